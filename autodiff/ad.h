@@ -1,0 +1,318 @@
+/*
+ * ad.h — seqgrad's reverse-mode automatic differentiation tape.
+ *
+ * A short tour
+ * ------------
+ * Every value is a 2-D row-major tensor of ad_real (float by default; double when the library and
+ * its user are built with AD_DOUBLE). Rows are the batch: a vector is 1 x n.
+ *
+ * An ad_tape records operations as they run (define-by-run). Each builder computes its result at
+ * once and appends a node to the tape; ad_backward() walks the tape in reverse from a scalar loss
+ * and ACCUMULATES gradients into every tensor that needs one. ad_tape_reset() forgets all nodes
+ * but keeps their memory, so a training loop allocates nothing after its first step.
+ *
+ * Parameters live outside any tape, in an ad_params store that keeps all values in one contiguous
+ * block and all gradients in another (an optimizer steps over two flat arrays). A parameter enters
+ * any tape directly as a leaf; its gradient sums over every use until ad_params_zero_grad().
+ *
+ *     ad_params *ps = ad_params_new();
+ *     ad_tensor *W = ad_param(ps, "W", 4, 3), *b = ad_param(ps, "b", 1, 3);
+ *     ad_tape *tp = ad_tape_new();
+ *     for (int step = 0; step < 1000; step++) {
+ *         ad_tensor *x = ad_input(tp, 8, 4, batch_x);                // 8 x 4, no gradient
+ *         ad_tensor *h = ad_tanh(tp, ad_add(tp, ad_matmul(tp, x, W), b));   // b broadcasts
+ *         ad_tensor *loss = ad_softmax_xent(tp, h, batch_y, NULL);   // mean over the 8 rows
+ *         ad_params_zero_grad(ps);
+ *         ad_backward(tp, loss);
+ *         ... step over ad_params_values(ps) / ad_params_grads(ps) ...
+ *         ad_tape_reset(tp);
+ *     }
+ *     ad_tape_free(tp);
+ *     ad_params_free(ps);
+ *
+ * Ownership: the tape owns every tensor it returns, until ad_tape_reset() or ad_tape_free(). The
+ * store owns its parameters until ad_params_free(). Data passed to builders (input values, index
+ * and target arrays) is copied; the caller keeps its own.
+ *
+ * Errors come in two kinds. A broken contract (shapes that do not fit, an index out of range, a
+ * tape misused) is a programmer error: it stops with a message that names the op, the shapes and
+ * the caller's file:line, through the error handler (ad_set_error_handler), which by default
+ * prints and aborts. Every builder is a macro that records its caller's file:line for that. A
+ * failure of the outside world (memory) is reported the same way, never as a segfault.
+ */
+#ifndef SEQGRAD_AD_H
+#define SEQGRAD_AD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- types ---- */
+
+#ifdef AD_DOUBLE
+typedef double ad_real;
+#else
+typedef float ad_real;
+#endif
+
+typedef struct ad_tape ad_tape;     /* an arena that records ops; owns their tensors */
+typedef struct ad_tensor ad_tensor; /* a node on a tape, an input, or a parameter */
+typedef struct ad_params ad_params; /* persistent parameters: one value block, one grad block */
+
+/* ------------------------------------------------------------- the tape ---- */
+
+ad_tape *ad_tape_new(void);
+void ad_tape_free(ad_tape *tp); /* NULL is a no-op */
+
+/* Forget every node recorded since the last reset; keep all memory for the next step. */
+void ad_tape_reset(ad_tape *tp);
+
+/* Seed d(loss)/d(loss) = 1 and accumulate gradients into every tensor the loss depends on that
+ * needs one (parameters and the nodes between). loss must be 1 x 1. Nodes that need no gradient
+ * are skipped. Gradients of intermediate nodes are cleared first, so a second call on the same
+ * recording adds the same amounts to the parameters again (as PyTorch with retain_graph). */
+void ad_backward(ad_tape *tp, ad_tensor *loss);
+
+/* Training mode (the default) enables dropout; evaluation mode makes it the identity. */
+void ad_tape_set_training(ad_tape *tp, bool training);
+bool ad_tape_training(const ad_tape *tp);
+
+/* The seed of the tape's random stream (dropout masks). Same seed, same ops: same masks. */
+void ad_tape_seed(ad_tape *tp, uint64_t seed);
+
+/* Debug mode: check every op's output (and, in backward, every gradient it produces) for NaN or
+ * Inf and stop at the first, naming the op, its shapes and where it was built. Off by default. */
+void ad_tape_set_check_finite(ad_tape *tp, bool on);
+
+/* Memory statistics: bytes reserved by the arena, nodes recorded since the last reset. */
+size_t ad_tape_reserved_bytes(const ad_tape *tp);
+int ad_tape_node_count(const ad_tape *tp);
+
+/* -------------------------------------------------------------- tensors ---- */
+
+int ad_rows(const ad_tensor *t);
+int ad_cols(const ad_tensor *t);
+ad_real *ad_data(ad_tensor *t);          /* rows*cols values, row-major */
+ad_real *ad_grad(ad_tensor *t);          /* its gradient, or NULL when none was needed */
+ad_real ad_get(const ad_tensor *t, int row, int col);
+ad_real ad_item(const ad_tensor *t);     /* the value of a 1 x 1 tensor */
+const char *ad_name(const ad_tensor *t); /* a parameter's name, or the op that made it */
+bool ad_requires_grad(const ad_tensor *t);
+
+/* ----------------------------------------------------------- parameters ---- */
+
+ad_params *ad_params_new(void);
+void ad_params_free(ad_params *ps); /* NULL is a no-op; frees every parameter tensor */
+
+/* A new rows x cols parameter, zero-filled, gradient zero. The name is copied; it must be unique
+ * in the store. The returned tensor lives until ad_params_free() and may enter any tape. Adding a
+ * parameter may move the blocks: do not keep ad_data() pointers across ad_param() calls. */
+ad_tensor *ad_param(ad_params *ps, const char *name, int rows, int cols);
+
+int ad_params_count(const ad_params *ps);
+ad_tensor *ad_params_at(ad_params *ps, int i);           /* in creation order */
+ad_tensor *ad_params_find(ad_params *ps, const char *name); /* NULL if absent */
+size_t ad_params_size(const ad_params *ps);              /* total number of reals */
+ad_real *ad_params_values(ad_params *ps);                /* all values, one flat block */
+ad_real *ad_params_grads(ad_params *ps);                 /* all gradients, same layout */
+size_t ad_param_offset(const ad_tensor *param);          /* where a parameter starts in them */
+
+/* Zero every gradient. Parameters whose gradient only rows gathered by ad_gather_rows touched
+ * are cleared row by row; the others in one pass. */
+void ad_params_zero_grad(ad_params *ps);
+
+/* Which rows of a parameter received gradient since the last zero_grad, for sparse (lazy)
+ * updates. Returns the number of rows and sets *rows to them (owned by the store); returns -1 when
+ * the gradient is dense (some op other than ad_gather_rows used the parameter). */
+int ad_param_touched_rows(const ad_tensor *param, const int **rows);
+
+/* Stop (frozen = true) or resume gradient flow into a parameter. */
+void ad_param_set_frozen(ad_tensor *param, bool frozen);
+
+/* --------------------------------------------------- leaves on the tape ---- */
+
+/* Values copied from data (rows*cols, row-major; NULL means zeros). No gradient. */
+ad_tensor *(ad_input)(ad_tape *tp, int rows, int cols, const ad_real *data);
+/* A tensor filled with one value. No gradient. */
+ad_tensor *(ad_fill)(ad_tape *tp, int rows, int cols, ad_real value);
+/* The same values as x with no gradient path back to x (truncated BPTT, targets). */
+ad_tensor *(ad_detach)(ad_tape *tp, ad_tensor *x);
+
+/* ------------------------------------------------------ products (BLAS) ---- */
+
+ad_tensor *(ad_matmul)(ad_tape *tp, ad_tensor *a, ad_tensor *b);    /* y = a b            */
+ad_tensor *(ad_matmul_nt)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* y = a bᵀ           */
+ad_tensor *(ad_matmul_tn)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* y = aᵀ b           */
+
+/* ---------------------------------------------- elementwise arithmetic ---- */
+/* Binary ops broadcast as NumPy does in 2-D: each dimension of a and b is equal or 1, so a bias
+ * row (1 x n) adds to every row of an m x n batch, and a column (m x 1) scales every column. The
+ * gradient of a broadcast operand sums over the dimension it was stretched along. */
+
+ad_tensor *(ad_add)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* y = a + b                  */
+ad_tensor *(ad_sub)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* y = a - b                  */
+ad_tensor *(ad_mul)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* y = a ∘ b                  */
+ad_tensor *(ad_div)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* y = a / b                  */
+ad_tensor *(ad_scale)(ad_tape *tp, ad_tensor *x, ad_real c);     /* y = c x                 */
+ad_tensor *(ad_add_const)(ad_tape *tp, ad_tensor *x, ad_real c); /* y = x + c               */
+ad_tensor *(ad_neg)(ad_tape *tp, ad_tensor *x);                  /* y = -x                  */
+ad_tensor *(ad_one_minus)(ad_tape *tp, ad_tensor *x);            /* y = 1 - x               */
+
+/* ------------------------------------------------------ nonlinearities ---- */
+
+ad_tensor *(ad_tanh)(ad_tape *tp, ad_tensor *x);       /* y = tanh x;   dx += dy (1 - y²)     */
+ad_tensor *(ad_sigmoid)(ad_tape *tp, ad_tensor *x);    /* y = σ(x);     dx += dy y (1 - y)    */
+ad_tensor *(ad_relu)(ad_tape *tp, ad_tensor *x);       /* y = max(0,x); dx += dy [x > 0]      */
+ad_tensor *(ad_leaky_relu)(ad_tape *tp, ad_tensor *x, ad_real slope); /* y = x>0 ? x : slope x */
+ad_tensor *(ad_hard_tanh)(ad_tape *tp, ad_tensor *x);  /* y = clamp(x,-1,1); dx += dy [|x|<1] */
+ad_tensor *(ad_cube)(ad_tape *tp, ad_tensor *x);       /* y = x³;       dx += 3 x² dy         */
+ad_tensor *(ad_square)(ad_tape *tp, ad_tensor *x);     /* y = x²;       dx += 2 x dy          */
+ad_tensor *(ad_exp)(ad_tape *tp, ad_tensor *x);        /* y = eˣ;       dx += dy y            */
+ad_tensor *(ad_log)(ad_tape *tp, ad_tensor *x);        /* y = ln x;     dx += dy / x          */
+ad_tensor *(ad_log_sigmoid)(ad_tape *tp, ad_tensor *x);/* y = log σ(x), stable; dx += dy σ(-x) */
+
+/* Inverted dropout: in training, each element is zeroed with probability p and the survivors
+ * scaled by 1/(1-p), from the tape's seeded stream; in evaluation (or p = 0), y = x. */
+ad_tensor *(ad_dropout)(ad_tape *tp, ad_tensor *x, ad_real p);
+
+/* ------------------------------------------------------- softmax, losses ---- */
+
+/* Row-wise softmax. dx += y ∘ (dy - Σ_j dy_j y_j) per row. */
+ad_tensor *(ad_softmax)(ad_tape *tp, ad_tensor *x);
+
+/* Fused softmax + cross-entropy of logits (m x n) against integer targets (m entries in [0,n)).
+ * Stable for any finite logits (it subtracts each row's maximum). Returns the 1 x 1 weighted mean
+ * J = Σ_i w_i CE_i / Σ_i w_i, with w_i = 1 when weights is NULL; a weight of 0 masks a row (padding)
+ * out of the loss and every gradient. dlogits_i += dJ w_i (softmax_i - onehot(target_i)) / Σ w. */
+ad_tensor *(ad_softmax_xent)(ad_tape *tp, ad_tensor *logits, const int *targets,
+                             const ad_real *weights);
+
+/* Max-margin: J = (1/m) Σ_ij max(0, margin - s_ij + c_ij) for scores s of good and c of corrupt
+ * examples (same shape, m rows). */
+ad_tensor *(ad_hinge)(ad_tape *tp, ad_tensor *s, ad_tensor *c, ad_real margin);
+
+/* Squared error, as torch's MSELoss: J = mean over all elements of (y - t)². */
+ad_tensor *(ad_mse)(ad_tape *tp, ad_tensor *y, ad_tensor *t);
+
+/* --------------------------------------------- indexing and reshaping ---- */
+
+/* Embedding lookup: y_i = E[idx_i], n rows of E's width. The backward scatter-adds into only the
+ * rows used, and the store records which rows those were (ad_param_touched_rows). */
+ad_tensor *(ad_gather_rows)(ad_tape *tp, ad_tensor *E, const int *idx, int n);
+
+/* [x_0 x_1 ... x_{n-1}] side by side: all of equal rows, columns summed. */
+ad_tensor *(ad_concat)(ad_tape *tp, int n, ad_tensor *const *xs);
+ad_tensor *(ad_concat2)(ad_tape *tp, ad_tensor *a, ad_tensor *b);
+/* Columns [col, col+ncols) of x. */
+ad_tensor *(ad_slice_cols)(ad_tape *tp, ad_tensor *x, int col, int ncols);
+/* Rows [row, row+nrows) of x. */
+ad_tensor *(ad_slice_rows)(ad_tape *tp, ad_tensor *x, int row, int nrows);
+
+/* ---------------------------------------------------------- reductions ---- */
+
+ad_tensor *(ad_sum)(ad_tape *tp, ad_tensor *x);               /* 1 x 1: Σ_ij x_ij           */
+ad_tensor *(ad_mean)(ad_tape *tp, ad_tensor *x);              /* 1 x 1: Σ_ij x_ij / (m n)   */
+ad_tensor *(ad_sum_rows)(ad_tape *tp, ad_tensor *x);          /* 1 x n: column sums         */
+ad_tensor *(ad_rowdot)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* m x 1: y_i = a_i · b_i  */
+
+/* ------------------------------------------------------ gradient check ---- */
+
+typedef struct ad_gradcheck_opts {
+    double step;      /* central-difference step h (0: 1e-6 in double, 1e-2 in float) */
+    double rtol;      /* pass if |analytic - numeric| <= atol + rtol max(|analytic|, |numeric|) */
+    double atol;
+    int max_coords;   /* per parameter; larger tensors are sampled (0: 64) */
+    uint64_t seed;    /* which coordinates are sampled */
+    double kink_tol;  /* > 0: skip a coordinate whose one-sided differences disagree by more
+                         than this (a kink such as relu at 0 lies within h) */
+} ad_gradcheck_opts;
+
+typedef struct ad_gradcheck_result {
+    int checked, skipped;         /* coordinates compared, and skipped as kinks */
+    double max_abs_err, max_rel_err;
+    /* the first failure (failed = true), or else the worst coordinate */
+    bool failed;
+    char tensor[64];
+    int row, col;
+    double analytic, numeric;
+    char message[256];            /* one line naming tensor, coordinate and both values */
+} ad_gradcheck_result;
+
+/* The loss a gradient check differentiates: record it on tp from the parameters in ctx. */
+typedef ad_tensor *(*ad_loss_fn)(ad_tape *tp, void *ctx);
+
+/* Compare ad_backward's gradient of loss_fn with central differences, for every parameter of ps
+ * that is not frozen. Returns 0 when all checked coordinates pass, -1 otherwise; *res (may be
+ * NULL) says which tensor and coordinate failed. The parameters' values are restored; their
+ * gradients are left holding the analytic gradient. opts may be NULL for the defaults. */
+int ad_gradcheck(ad_params *ps, ad_loss_fn loss_fn, void *ctx, const ad_gradcheck_opts *opts,
+                 ad_gradcheck_result *res);
+
+/* --------------------------------------------------------------- errors ---- */
+
+/* Called with a one-line message on a broken contract or an allocation failure. The default
+ * prints it to stderr and aborts. A handler that returns still ends in abort(); one that must go
+ * on (a test of the message) leaves by longjmp. */
+typedef void (*ad_error_fn)(const char *message, void *ctx);
+void ad_set_error_handler(ad_error_fn fn, void *ctx);
+
+/* --------------------------------------------------------------- threads ---- */
+
+/* Threads the elementwise kernels use (OpenMP). 0 restores the OpenMP default. */
+void ad_set_num_threads(int n);
+int ad_num_threads(void);
+
+/* ----------------------------------------------- call-site bookkeeping ---- */
+/* Each builder is also a macro of the same name that first tells the tape where it was called
+ * from, so a shape error names the caller's file:line. (ad_op)(...) calls the bare function. */
+
+ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line);
+#define AD_AT_(f, tp, ...) (f)(ad_tape_at((tp), __FILE__, __LINE__), __VA_ARGS__)
+
+#define ad_input(...) AD_AT_(ad_input, __VA_ARGS__)
+#define ad_fill(...) AD_AT_(ad_fill, __VA_ARGS__)
+#define ad_detach(...) AD_AT_(ad_detach, __VA_ARGS__)
+#define ad_matmul(...) AD_AT_(ad_matmul, __VA_ARGS__)
+#define ad_matmul_nt(...) AD_AT_(ad_matmul_nt, __VA_ARGS__)
+#define ad_matmul_tn(...) AD_AT_(ad_matmul_tn, __VA_ARGS__)
+#define ad_add(...) AD_AT_(ad_add, __VA_ARGS__)
+#define ad_sub(...) AD_AT_(ad_sub, __VA_ARGS__)
+#define ad_mul(...) AD_AT_(ad_mul, __VA_ARGS__)
+#define ad_div(...) AD_AT_(ad_div, __VA_ARGS__)
+#define ad_scale(...) AD_AT_(ad_scale, __VA_ARGS__)
+#define ad_add_const(...) AD_AT_(ad_add_const, __VA_ARGS__)
+#define ad_neg(...) AD_AT_(ad_neg, __VA_ARGS__)
+#define ad_one_minus(...) AD_AT_(ad_one_minus, __VA_ARGS__)
+#define ad_tanh(...) AD_AT_(ad_tanh, __VA_ARGS__)
+#define ad_sigmoid(...) AD_AT_(ad_sigmoid, __VA_ARGS__)
+#define ad_relu(...) AD_AT_(ad_relu, __VA_ARGS__)
+#define ad_leaky_relu(...) AD_AT_(ad_leaky_relu, __VA_ARGS__)
+#define ad_hard_tanh(...) AD_AT_(ad_hard_tanh, __VA_ARGS__)
+#define ad_cube(...) AD_AT_(ad_cube, __VA_ARGS__)
+#define ad_square(...) AD_AT_(ad_square, __VA_ARGS__)
+#define ad_exp(...) AD_AT_(ad_exp, __VA_ARGS__)
+#define ad_log(...) AD_AT_(ad_log, __VA_ARGS__)
+#define ad_log_sigmoid(...) AD_AT_(ad_log_sigmoid, __VA_ARGS__)
+#define ad_dropout(...) AD_AT_(ad_dropout, __VA_ARGS__)
+#define ad_softmax(...) AD_AT_(ad_softmax, __VA_ARGS__)
+#define ad_softmax_xent(...) AD_AT_(ad_softmax_xent, __VA_ARGS__)
+#define ad_hinge(...) AD_AT_(ad_hinge, __VA_ARGS__)
+#define ad_mse(...) AD_AT_(ad_mse, __VA_ARGS__)
+#define ad_gather_rows(...) AD_AT_(ad_gather_rows, __VA_ARGS__)
+#define ad_concat(...) AD_AT_(ad_concat, __VA_ARGS__)
+#define ad_concat2(...) AD_AT_(ad_concat2, __VA_ARGS__)
+#define ad_slice_cols(...) AD_AT_(ad_slice_cols, __VA_ARGS__)
+#define ad_slice_rows(...) AD_AT_(ad_slice_rows, __VA_ARGS__)
+#define ad_sum(...) AD_AT_(ad_sum, __VA_ARGS__)
+#define ad_mean(...) AD_AT_(ad_mean, __VA_ARGS__)
+#define ad_sum_rows(...) AD_AT_(ad_sum_rows, __VA_ARGS__)
+#define ad_rowdot(...) AD_AT_(ad_rowdot, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+#endif

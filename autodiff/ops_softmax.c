@@ -1,0 +1,1 @@
+#include "ad_internal.h"

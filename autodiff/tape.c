@@ -1,0 +1,366 @@
+/*
+ * tape.c — the arena, node recording, the reverse pass, and error reporting.
+ *
+ * Memory: the tape owns a chain of chunks. Allocation bumps a pointer in the current chunk and
+ * moves to the next chunk when it is full, adding one (at least twice the last) only when the
+ * chain runs out. A reset rewinds to the first chunk and frees nothing, so a loop that records the
+ * same ops every step reuses the same memory from its second step on: no heap allocation, and no
+ * fresh pages to fault in (on these machines a first touch costs more than the arithmetic).
+ */
+#include "ad_internal.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t size, used;
+    char *data; /* AD_ALIGN-aligned */
+} chunk;
+
+struct ad_tape {
+    chunk *first, *cur;
+    size_t reserved;
+    ad_tensor **nodes; /* in recording order: already topological */
+    int nnodes, cap_nodes;
+    unsigned gen;      /* bumped by every reset: tensors of an earlier recording are stale */
+    const char *file;  /* call site of the builder being run */
+    int line;
+    bool training, check_finite;
+    uint64_t rng;
+};
+
+enum { FIRST_CHUNK = 1 << 20 };
+
+/* ---------------------------------------------------------------- errors ---- */
+
+static void default_handler(const char *message, void *ctx) {
+    (void)ctx;
+    fprintf(stderr, "seqgrad: %s\n", message);
+    fflush(stderr);
+}
+
+static ad_error_fn error_fn = default_handler;
+static void *error_ctx;
+
+void ad_set_error_handler(ad_error_fn fn, void *ctx) {
+    error_fn = fn ? fn : default_handler;
+    error_ctx = fn ? ctx : NULL;
+}
+
+static _Noreturn void fail_v(const char *file, int line, const char *op, const char *fmt,
+                             va_list ap) {
+    char msg[512];
+    int n = snprintf(msg, sizeof msg, "%s:%d: %s: ", file ? file : "?", line, op);
+    if (n < 0) n = 0;
+    if ((size_t)n < sizeof msg) vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
+    error_fn(msg, error_ctx);
+    abort();
+}
+
+_Noreturn void ad_fail_at(const char *file, int line, const char *op, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fail_v(file, line, op, fmt, ap);
+}
+
+_Noreturn void ad_fail(ad_tape *tp, const char *op, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fail_v(tp ? tp->file : NULL, tp ? tp->line : 0, op, fmt, ap);
+}
+
+void ad_check_same_shape(ad_tape *tp, const char *op, const ad_tensor *a, const ad_tensor *b) {
+    if (a->rows != b->rows || a->cols != b->cols)
+        ad_fail(tp, op, "shapes %dx%d and %dx%d differ", a->rows, a->cols, b->rows, b->cols);
+}
+
+/* ----------------------------------------------------------------- arena ---- */
+
+static chunk *chunk_new(ad_tape *tp, size_t size) {
+    chunk *c = malloc(sizeof *c);
+    void *data = NULL;
+    if (!c || posix_memalign(&data, AD_ALIGN, size) != 0) {
+        free(c);
+        ad_fail(tp, "tape", "out of memory: could not reserve %zu bytes for the arena "
+                            "(%zu already reserved)", size, tp->reserved);
+    }
+    c->next = NULL;
+    c->size = size;
+    c->used = 0;
+    c->data = data;
+    tp->reserved += size;
+    return c;
+}
+
+void *ad_alloc(ad_tape *tp, size_t bytes) {
+    bytes = (bytes + AD_ALIGN - 1) & ~(size_t)(AD_ALIGN - 1);
+    if (bytes == 0) bytes = AD_ALIGN;
+    chunk *c = tp->cur;
+    while (c->size - c->used < bytes) {
+        if (c->next && c->next->size >= bytes) {
+            c = c->next; /* rewound by reset: used == 0 */
+            continue;
+        }
+        size_t size = c->size * 2 > bytes ? c->size * 2 : bytes;
+        chunk *n = chunk_new(tp, size);
+        n->next = c->next; /* a smaller chunk further on stays in the chain */
+        c->next = n;
+        c = n;
+    }
+    tp->cur = c;
+    void *p = c->data + c->used;
+    c->used += bytes;
+    return p;
+}
+
+/* ------------------------------------------------------------------ tape ---- */
+
+ad_tape *ad_tape_new(void) {
+    ad_tape *tp = calloc(1, sizeof *tp);
+    if (!tp) ad_fail_at(__FILE__, __LINE__, "ad_tape_new", "out of memory");
+    tp->file = "ad_tape_new";
+    tp->first = tp->cur = chunk_new(tp, FIRST_CHUNK);
+    tp->training = true;
+    tp->rng = 0x9E3779B97F4A7C15ull;
+    return tp;
+}
+
+void ad_tape_free(ad_tape *tp) {
+    if (!tp) return;
+    for (chunk *c = tp->first, *n; c; c = n) {
+        n = c->next;
+        free(c->data);
+        free(c);
+    }
+    free(tp->nodes);
+    free(tp);
+}
+
+void ad_tape_reset(ad_tape *tp) {
+    for (chunk *c = tp->first; c; c = c->next) c->used = 0;
+    tp->cur = tp->first;
+    tp->nnodes = 0;
+    tp->gen++;
+}
+
+ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line) {
+    if (!tp) ad_fail_at(file, line, "tape", "NULL tape");
+    tp->file = file;
+    tp->line = line;
+    return tp;
+}
+
+void ad_tape_set_training(ad_tape *tp, bool training) { tp->training = training; }
+bool ad_tape_training(const ad_tape *tp) { return tp->training; }
+void ad_tape_set_check_finite(ad_tape *tp, bool on) { tp->check_finite = on; }
+size_t ad_tape_reserved_bytes(const ad_tape *tp) { return tp->reserved; }
+int ad_tape_node_count(const ad_tape *tp) { return tp->nnodes; }
+
+void ad_tape_seed(ad_tape *tp, uint64_t seed) { tp->rng = seed ^ 0x9E3779B97F4A7C15ull; }
+
+double ad_tape_uniform(ad_tape *tp) {
+    /* splitmix64: one 64-bit state, good enough for masks and cheap to reproduce */
+    uint64_t z = (tp->rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (double)(z >> 11) * 0x1.0p-53;
+}
+
+/* ----------------------------------------------------------------- nodes ---- */
+
+static void check_input(ad_tape *tp, const ad_op *op, int i, const ad_tensor *x) {
+    if (!x) ad_fail(tp, op->name, "input %d is NULL", i);
+    if (x->kind == AD_KIND_PARAM) return;
+    if (x->tape != tp) ad_fail(tp, op->name, "input %d (%s) belongs to another tape", i, ad_name(x));
+    if (x->gen != tp->gen)
+        ad_fail(tp, op->name, "input %d (%s, made at %s:%d) was recorded before the last "
+                              "ad_tape_reset", i, ad_name(x), x->file, x->line);
+}
+
+static ad_tensor *record(ad_tape *tp, const ad_op *op, ad_kind kind, int rows, int cols) {
+    if (rows <= 0 || cols <= 0) ad_fail(tp, op->name, "shape %dx%d is empty", rows, cols);
+    if (tp->nnodes == tp->cap_nodes) {
+        int cap = tp->cap_nodes ? 2 * tp->cap_nodes : 1024;
+        ad_tensor **nodes = realloc(tp->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) ad_fail(tp, op->name, "out of memory recording node %d", tp->nnodes);
+        tp->nodes = nodes;
+        tp->cap_nodes = cap;
+    }
+    ad_tensor *y = ad_alloc(tp, sizeof *y);
+    memset(y, 0, sizeof *y);
+    y->rows = rows;
+    y->cols = cols;
+    y->val = ad_alloc(tp, ad_size(y) * sizeof(ad_real));
+    y->op = op;
+    y->kind = kind;
+    y->tape = tp;
+    y->file = tp->file;
+    y->line = tp->line;
+    y->gen = tp->gen;
+    tp->nodes[tp->nnodes++] = y;
+    return y;
+}
+
+ad_tensor *ad_node_v(ad_tape *tp, const ad_op *op, int rows, int cols, int nin,
+                     ad_tensor *const *in) {
+    for (int i = 0; i < nin; i++) check_input(tp, op, i, in[i]);
+    ad_tensor *y = record(tp, op, AD_KIND_NODE, rows, cols);
+    y->in = ad_alloc(tp, (size_t)nin * sizeof *y->in);
+    y->nin = nin;
+    for (int i = 0; i < nin; i++) {
+        y->in[i] = in[i];
+        y->requires_grad |= in[i]->requires_grad;
+    }
+    return y;
+}
+
+ad_tensor *ad_node(ad_tape *tp, const ad_op *op, int rows, int cols, int nin, ...) {
+    ad_tensor *in[8];
+    if (nin > 8) ad_fail(tp, op->name, "ad_node takes at most 8 inputs; use ad_node_v");
+    va_list ap;
+    va_start(ap, nin);
+    for (int i = 0; i < nin; i++) in[i] = va_arg(ap, ad_tensor *);
+    va_end(ap);
+    return ad_node_v(tp, op, rows, cols, nin, in);
+}
+
+static void check_finite(const ad_tensor *y, const ad_real *v, const char *what,
+                         const ad_tensor *culprit) {
+    size_t n = ad_size(y);
+    for (size_t k = 0; k < n; k++) {
+        if (isfinite(v[k])) continue;
+        char shapes[160] = "";
+        size_t off = 0;
+        for (int i = 0; i < culprit->nin && off < sizeof shapes - 24; i++)
+            off += (size_t)snprintf(shapes + off, sizeof shapes - off, "%s%dx%d", i ? ", " : "",
+                                    culprit->in[i]->rows, culprit->in[i]->cols);
+        ad_fail_at(culprit->file, culprit->line, culprit->op->name,
+                   "%s %s at [%zu,%zu] of a %dx%d tensor (inputs %s) — the first op to produce "
+                   "a non-finite value", what, isnan(v[k]) ? "NaN" : "Inf", k / (size_t)y->cols,
+                   k % (size_t)y->cols, y->rows, y->cols, off ? shapes : "none");
+    }
+}
+
+ad_tensor *ad_done(ad_tape *tp, ad_tensor *y) {
+    if (tp->check_finite) check_finite(y, y->val, "output", y);
+    return y;
+}
+
+/* ---------------------------------------------------------------- leaves ---- */
+
+static const ad_op INPUT = {"ad_input", NULL, 0};
+
+ad_tensor *(ad_input)(ad_tape *tp, int rows, int cols, const ad_real *data) {
+    ad_tensor *y = record(tp, &INPUT, AD_KIND_INPUT, rows, cols);
+    if (data) memcpy(y->val, data, ad_size(y) * sizeof(ad_real));
+    else memset(y->val, 0, ad_size(y) * sizeof(ad_real));
+    return ad_done(tp, y);
+}
+
+ad_tensor *(ad_fill)(ad_tape *tp, int rows, int cols, ad_real value) {
+    ad_tensor *y = record(tp, &INPUT, AD_KIND_INPUT, rows, cols);
+    for (size_t k = 0, n = ad_size(y); k < n; k++) y->val[k] = value;
+    return y;
+}
+
+/* y = x, and no gradient flows back: a leaf that shares nothing with x's history. */
+ad_tensor *(ad_detach)(ad_tape *tp, ad_tensor *x) {
+    check_input(tp, &INPUT, 0, x);
+    return (ad_input)(tp, x->rows, x->cols, x->val);
+}
+
+/* ------------------------------------------------------------- accessors ---- */
+
+int ad_rows(const ad_tensor *t) { return t->rows; }
+int ad_cols(const ad_tensor *t) { return t->cols; }
+ad_real *ad_data(ad_tensor *t) { return t->val; }
+ad_real *ad_grad(ad_tensor *t) { return t->grad; }
+bool ad_requires_grad(const ad_tensor *t) { return t->requires_grad; }
+
+ad_real ad_get(const ad_tensor *t, int row, int col) {
+    if (row < 0 || row >= t->rows || col < 0 || col >= t->cols)
+        ad_fail_at(t->file, t->line, "ad_get", "[%d,%d] is outside %s's %dx%d", row, col,
+                   ad_name(t), t->rows, t->cols);
+    return t->val[(size_t)row * (size_t)t->cols + (size_t)col];
+}
+
+ad_real ad_item(const ad_tensor *t) {
+    if (t->rows != 1 || t->cols != 1)
+        ad_fail_at(t->file, t->line, "ad_item", "%s is %dx%d, not 1x1", ad_name(t), t->rows,
+                   t->cols);
+    return t->val[0];
+}
+
+/* ---------------------------------------------------------- reverse pass ---- */
+
+static void ensure_grad(ad_tape *tp, ad_tensor *x) {
+    if (x->grad || !x->requires_grad) return; /* parameters always have theirs */
+    x->grad = ad_alloc(tp, ad_size(x) * sizeof(ad_real));
+    memset(x->grad, 0, ad_size(x) * sizeof(ad_real));
+}
+
+static int node_index(const ad_tape *tp, const ad_tensor *y) {
+    for (int i = tp->nnodes - 1; i >= 0; i--)
+        if (tp->nodes[i] == y) return i;
+    return -1;
+}
+
+void ad_backward(ad_tape *tp, ad_tensor *loss) {
+    if (!loss) ad_fail(tp, "ad_backward", "loss is NULL");
+    if (loss->rows != 1 || loss->cols != 1)
+        ad_fail_at(loss->file, loss->line, "ad_backward",
+                   "the loss must be 1x1, but %s is %dx%d", ad_name(loss), loss->rows, loss->cols);
+    int last = loss->kind == AD_KIND_PARAM ? -1 : node_index(tp, loss);
+    if (last < 0)
+        ad_fail_at(loss->file, loss->line, "ad_backward",
+                   "the loss (%s) is not a node of this tape's current recording", ad_name(loss));
+    if (!loss->requires_grad) return; /* nothing it depends on needs a gradient */
+
+    /* A second backward over the same recording starts the intermediates from zero again. */
+    for (int i = 0; i <= last; i++)
+        if (tp->nodes[i]->grad) memset(tp->nodes[i]->grad, 0, ad_size(tp->nodes[i]) * sizeof(ad_real));
+    ensure_grad(tp, loss);
+    loss->grad[0] = 1;
+
+    for (int i = last; i >= 0; i--) {
+        ad_tensor *y = tp->nodes[i];
+        if (!y->grad || !y->op->backward) continue; /* not on the loss's path, or a leaf */
+        for (int j = 0; j < y->nin; j++) {
+            ad_tensor *x = y->in[j];
+            ensure_grad(tp, x);
+            if (x->kind == AD_KIND_PARAM && x->grad && !(j == 0 && (y->op->flags & AD_OP_SPARSE_ROWS)))
+                ad_param_mark_dense(x);
+        }
+        y->op->backward(y);
+        if (tp->check_finite)
+            for (int j = 0; j < y->nin; j++)
+                if (y->in[j]->grad) check_finite(y->in[j], y->in[j]->grad, "gradient", y);
+    }
+}
+
+/* --------------------------------------------------------------- threads ---- */
+
+static int num_threads; /* 0: OpenMP's default */
+
+void ad_set_num_threads(int n) {
+    num_threads = n > 0 ? n : 0;
+#ifdef _OPENMP
+    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+#endif
+}
+
+int ad_num_threads(void) {
+#ifdef _OPENMP
+    return num_threads ? num_threads : omp_get_max_threads();
+#else
+    return 1;
+#endif
+}

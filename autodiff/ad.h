@@ -88,6 +88,10 @@ void ad_tape_seed(ad_tape *tp, uint64_t seed);
  * Inf and stop at the first, naming the op, its shapes and where it was built. Off by default. */
 void ad_tape_set_check_finite(ad_tape *tp, bool on);
 
+/* Scratch memory from the arena (64-byte aligned, not cleared), valid until the next reset: for
+ * code built on the tape that needs per-step arrays without touching the heap. */
+void *ad_tape_scratch(ad_tape *tp, size_t bytes);
+
 /* Memory statistics: bytes reserved by the arena, nodes recorded since the last reset. */
 size_t ad_tape_reserved_bytes(const ad_tape *tp);
 int ad_tape_node_count(const ad_tape *tp);
@@ -116,7 +120,8 @@ ad_tensor *ad_param(ad_params *ps, const char *name, int rows, int cols);
 int ad_params_count(const ad_params *ps);
 ad_tensor *ad_params_at(ad_params *ps, int i);           /* in creation order */
 ad_tensor *ad_params_find(ad_params *ps, const char *name); /* NULL if absent */
-size_t ad_params_size(const ad_params *ps);              /* total number of reals */
+size_t ad_params_size(const ad_params *ps);   /* length of the value and gradient blocks, the
+                                                  zero padding between parameters included */
 ad_real *ad_params_values(ad_params *ps);                /* all values, one flat block */
 ad_real *ad_params_grads(ad_params *ps);                 /* all gradients, same layout */
 size_t ad_param_offset(const ad_tensor *param);          /* where a parameter starts in them */
@@ -207,6 +212,9 @@ ad_tensor *(ad_gather_rows)(ad_tape *tp, ad_tensor *E, const int *idx, int n);
 /* [x_0 x_1 ... x_{n-1}] side by side: all of equal rows, columns summed. */
 ad_tensor *(ad_concat)(ad_tape *tp, int n, ad_tensor *const *xs);
 ad_tensor *(ad_concat2)(ad_tape *tp, ad_tensor *a, ad_tensor *b);
+/* x_0 above x_1 ... above x_{n-1}: all of equal columns, rows summed (time steps into one
+ * time-major sequence tensor). */
+ad_tensor *(ad_concat_rows)(ad_tape *tp, int n, ad_tensor *const *xs);
 /* Columns [col, col+ncols) of x. */
 ad_tensor *(ad_slice_cols)(ad_tape *tp, ad_tensor *x, int col, int ncols);
 /* Rows [row, row+nrows) of x. */
@@ -260,11 +268,46 @@ int ad_gradcheck(ad_params *ps, ad_loss_fn loss_fn, void *ctx, const ad_gradchec
 typedef void (*ad_error_fn)(const char *message, void *ctx);
 void ad_set_error_handler(ad_error_fn fn, void *ctx);
 
+/* Report a broken contract through the handler as "file:line: op: message" and stop. For code
+ * built on the tape (nn/, models/), so its usage errors reach the same handler. */
+_Noreturn void ad_fail_at(const char *file, int line, const char *op, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* --------------------------------------------------------------- threads ---- */
 
-/* Threads the elementwise kernels use (OpenMP). 0 restores the OpenMP default. */
+/* Threads for both the elementwise kernels (OpenMP) and the products (OpenBLAS); the two pools
+ * never run at once. 0 restores the default: every core. */
 void ad_set_num_threads(int n);
 int ad_num_threads(void);
+
+/* Whether a loop over this many elements should be split across threads: at least AD_PAR_MIN of
+ * them, two or more threads to use, and not already inside a parallel region. A loop that fails
+ * this must not enter an OpenMP region at all: libgomp allocates a fresh team for every region
+ * that runs on one thread, and a training step would no longer be free of heap allocation. */
+bool ad_parallel_worth(size_t elements);
+#define AD_PAR_MIN 32768
+
+/* AD_PARALLEL_FOR(elements, for-statement): the loop over OpenMP threads when
+ * ad_parallel_worth(elements), else as it is. _SUM adds an OpenMP + reduction over var. */
+#define AD_PRAGMA_(x) _Pragma(#x)
+#define AD_PARALLEL_FOR(elements, ...)                                                             \
+    do {                                                                                           \
+        if (ad_parallel_worth(elements)) {                                                         \
+            AD_PRAGMA_(omp parallel for)                                                           \
+            __VA_ARGS__                                                                            \
+        } else {                                                                                   \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    } while (0)
+#define AD_PARALLEL_FOR_SUM(elements, var, ...)                                                    \
+    do {                                                                                           \
+        if (ad_parallel_worth(elements)) {                                                         \
+            AD_PRAGMA_(omp parallel for reduction(+ : var))                                        \
+            __VA_ARGS__                                                                            \
+        } else {                                                                                   \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    } while (0)
 
 /* ----------------------------------------------- call-site bookkeeping ---- */
 /* Each builder is also a macro of the same name that first tells the tape where it was called
@@ -305,6 +348,7 @@ ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line);
 #define ad_gather_rows(...) AD_AT_(ad_gather_rows, __VA_ARGS__)
 #define ad_concat(...) AD_AT_(ad_concat, __VA_ARGS__)
 #define ad_concat2(...) AD_AT_(ad_concat2, __VA_ARGS__)
+#define ad_concat_rows(...) AD_AT_(ad_concat_rows, __VA_ARGS__)
 #define ad_slice_cols(...) AD_AT_(ad_slice_cols, __VA_ARGS__)
 #define ad_slice_rows(...) AD_AT_(ad_slice_rows, __VA_ARGS__)
 #define ad_sum(...) AD_AT_(ad_sum, __VA_ARGS__)

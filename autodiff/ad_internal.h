@@ -99,11 +99,9 @@ ad_tensor *ad_done(ad_tape *tp, ad_tensor *y);
 void *ad_alloc(ad_tape *tp, size_t bytes);
 
 /* Stop with "file:line: op: message" through the error handler, using the tape's current call
- * site. Never returns. */
+ * site. Never returns. (ad_fail_at, in ad.h, takes the site explicitly.) */
 _Noreturn void ad_fail(ad_tape *tp, const char *op, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-_Noreturn void ad_fail_at(const char *file, int line, const char *op, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 /* Shape checks used by builders; each stops with both shapes named. */
 void ad_check_same_shape(ad_tape *tp, const char *op, const ad_tensor *a, const ad_tensor *b);
@@ -115,8 +113,6 @@ double ad_tape_uniform(ad_tape *tp);
 void ad_param_touch_row(ad_tensor *param, int row);
 void ad_param_mark_dense(ad_tensor *param);
 
-/* Elementwise loops go parallel above this many elements (below it, threads cost more). */
-#define AD_PAR_MIN 32768
 
 /* Stable logistic function: never exponentiates a positive number. */
 static inline ad_real ad_sigmoid_of(ad_real x) {
@@ -141,26 +137,25 @@ static inline ad_real ad_sigmoid_of(ad_real x) {
         const ad_real *restrict xv = xt->val, *restrict yv = yt->val, *restrict dy = yt->grad;    \
         ad_real *restrict dx = xt->grad;                                                           \
         const ptrdiff_t n = (ptrdiff_t)ad_size(yt);                                                \
-        _Pragma("omp parallel for if (n >= AD_PAR_MIN)")                                           \
-        for (ptrdiff_t k = 0; k < n; k++) {                                                        \
+        AD_PARALLEL_FOR((size_t)n, for (ptrdiff_t k = 0; k < n; k++) {                             \
             const ad_real x = xv[k], y = yv[k];                                                    \
             (void)x, (void)y, (void)a;                                                             \
             dx[k] += dy[k] * (DERIVATIVE);                                                         \
-        }                                                                                          \
+        });                                                                                        \
     }                                                                                              \
     static const ad_op name##_op = {"ad_" #name, name##_backward, 0};                              \
     static ad_tensor *name##_build(ad_tape *tp, ad_tensor *xt, ad_real a) {                        \
+        if (!xt) ad_fail(tp, "ad_" #name, "input is NULL");                                       \
         ad_tensor *yt = ad_node(tp, &name##_op, xt->rows, xt->cols, 1, xt);                        \
         yt->arg[0] = a;                                                                            \
         const ad_real *restrict xv = xt->val;                                                      \
         ad_real *restrict yv = yt->val;                                                            \
         const ptrdiff_t n = (ptrdiff_t)ad_size(yt);                                                \
-        _Pragma("omp parallel for if (n >= AD_PAR_MIN)")                                           \
-        for (ptrdiff_t k = 0; k < n; k++) {                                                        \
+        AD_PARALLEL_FOR((size_t)n, for (ptrdiff_t k = 0; k < n; k++) {                             \
             const ad_real x = xv[k];                                                               \
             (void)a;                                                                               \
             yv[k] = (FORWARD);                                                                     \
-        }                                                                                          \
+        });                                                                                        \
         return ad_done(tp, yt);                                                                    \
     }
 

@@ -36,6 +36,15 @@ static uint64_t next_random(uint64_t *s) {
     return z ^ (z >> 31);
 }
 
+static size_t gcd(size_t a, size_t b) {
+    while (b) {
+        size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 int ad_gradcheck(ad_params *ps, ad_loss_fn loss_fn, void *ctx, const ad_gradcheck_opts *opts,
                  ad_gradcheck_result *res) {
     ad_gradcheck_opts o = opts ? *opts : (ad_gradcheck_opts){0};
@@ -61,8 +70,13 @@ int ad_gradcheck(ad_params *ps, ad_loss_fn loss_fn, void *ctx, const ad_gradchec
         if (!t->requires_grad) continue;
         size_t n = ad_size(t);
         size_t count = n <= (size_t)o.max_coords ? n : (size_t)o.max_coords;
+        /* Distinct coordinates without a list: start + s·stride (mod n), stride coprime to n. */
+        size_t start = (size_t)(next_random(&rng) % n), stride = 1;
+        if (count < n)
+            do stride = 1 + (size_t)(next_random(&rng) % (n - 1));
+            while (gcd(stride, n) != 1);
         for (size_t s = 0; s < count; s++) {
-            size_t k = count == n ? s : (size_t)(next_random(&rng) % n);
+            size_t k = count == n ? s : (start + s * stride) % n;
             ad_real saved = t->val[k];
             t->val[k] = (ad_real)((double)saved + o.step);
             double h_plus = (double)t->val[k] - (double)saved; /* the step as represented */

@@ -59,6 +59,7 @@ static void dropout_backward(ad_tensor *y) {
 static const ad_op dropout_op = {"ad_dropout", dropout_backward, 0};
 
 ad_tensor *(ad_dropout)(ad_tape *tp, ad_tensor *x, ad_real p) {
+    if (!x) ad_fail(tp, "ad_dropout", "input is NULL");
     if (!(p >= 0 && p < 1)) ad_fail(tp, "ad_dropout", "probability %g is outside [0, 1)", (double)p);
     if (p == 0 || !ad_tape_training(tp)) return x;
     ad_tensor *y = ad_node(tp, &dropout_op, x->rows, x->cols, 1, x);

@@ -35,31 +35,31 @@ static void binary_backward(ad_tensor *y) {
     const enum binary_kind kind = (enum binary_kind)y->iarg[0];
     const ptrdiff_t m = y->rows, n = y->cols;
     const ad_real *dy = y->grad, *yv = y->val;
-#pragma omp parallel for if (rows_independent(y))
-    for (ptrdiff_t i = 0; i < m; i++) {
-        for (ptrdiff_t j = 0; j < n; j++) {
-            const ad_real g = dy[i * n + j];
-            const size_t ka = AT(a, (size_t)i, (size_t)j), kb = AT(b, (size_t)i, (size_t)j);
-            switch (kind) {
-            case ADD: /* y = a + b; da += dy, db += dy */
-                if (a.g) a.g[ka] += g;
-                if (b.g) b.g[kb] += g;
-                break;
-            case SUB: /* y = a - b; da += dy, db -= dy */
-                if (a.g) a.g[ka] += g;
-                if (b.g) b.g[kb] -= g;
-                break;
-            case MUL: /* y = a b; da += dy b, db += dy a */
-                if (a.g) a.g[ka] += g * b.v[kb];
-                if (b.g) b.g[kb] += g * a.v[ka];
-                break;
-            case DIV: /* y = a / b; da += dy / b, db -= dy y / b */
-                if (a.g) a.g[ka] += g / b.v[kb];
-                if (b.g) b.g[kb] -= g * yv[i * n + j] / b.v[kb];
-                break;
+    AD_PARALLEL_FOR(rows_independent(y) ? AD_PAR_MIN : 0,
+        for (ptrdiff_t i = 0; i < m; i++) {
+            for (ptrdiff_t j = 0; j < n; j++) {
+                const ad_real g = dy[i * n + j];
+                const size_t ka = AT(a, (size_t)i, (size_t)j), kb = AT(b, (size_t)i, (size_t)j);
+                switch (kind) {
+                case ADD: /* y = a + b; da += dy, db += dy */
+                    if (a.g) a.g[ka] += g;
+                    if (b.g) b.g[kb] += g;
+                    break;
+                case SUB: /* y = a - b; da += dy, db -= dy */
+                    if (a.g) a.g[ka] += g;
+                    if (b.g) b.g[kb] -= g;
+                    break;
+                case MUL: /* y = a b; da += dy b, db += dy a */
+                    if (a.g) a.g[ka] += g * b.v[kb];
+                    if (b.g) b.g[kb] += g * a.v[ka];
+                    break;
+                case DIV: /* y = a / b; da += dy / b, db -= dy y / b */
+                    if (a.g) a.g[ka] += g / b.v[kb];
+                    if (b.g) b.g[kb] -= g * yv[i * n + j] / b.v[kb];
+                    break;
+                }
             }
-        }
-    }
+        });
 }
 
 static const ad_op add_op = {"ad_add", binary_backward, 0};
@@ -84,21 +84,21 @@ static ad_tensor *binary(ad_tape *tp, const ad_op *op, enum binary_kind kind, ad
     y->iarg[0] = kind;
     const operand oa = operand_of(a, y), ob = operand_of(b, y);
     ad_real *yv = y->val;
-#pragma omp parallel for if (ad_size(y) >= AD_PAR_MIN)
-    for (ptrdiff_t i = 0; i < m; i++) {
-        for (ptrdiff_t j = 0; j < n; j++) {
-            const ad_real u = oa.v[AT(oa, (size_t)i, (size_t)j)];
-            const ad_real v = ob.v[AT(ob, (size_t)i, (size_t)j)];
-            ad_real r = 0;
-            switch (kind) {
-            case ADD: r = u + v; break;
-            case SUB: r = u - v; break;
-            case MUL: r = u * v; break;
-            case DIV: r = u / v; break;
+    AD_PARALLEL_FOR(ad_size(y),
+        for (ptrdiff_t i = 0; i < m; i++) {
+            for (ptrdiff_t j = 0; j < n; j++) {
+                const ad_real u = oa.v[AT(oa, (size_t)i, (size_t)j)];
+                const ad_real v = ob.v[AT(ob, (size_t)i, (size_t)j)];
+                ad_real r = 0;
+                switch (kind) {
+                case ADD: r = u + v; break;
+                case SUB: r = u - v; break;
+                case MUL: r = u * v; break;
+                case DIV: r = u / v; break;
+                }
+                yv[i * n + j] = r;
             }
-            yv[i * n + j] = r;
-        }
-    }
+        });
     return ad_done(tp, y);
 }
 

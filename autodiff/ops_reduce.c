@@ -50,15 +50,15 @@ ad_tensor *(ad_sum_rows)(ad_tape *tp, ad_tensor *x) {
 static void rowdot_backward(ad_tensor *y) {
     ad_tensor *a = y->in[0], *b = y->in[1];
     const ptrdiff_t m = a->rows, n = a->cols;
-#pragma omp parallel for if (ad_size(a) >= AD_PAR_MIN)
-    for (ptrdiff_t i = 0; i < m; i++) {
-        const ad_real g = y->grad[i];
-        const ad_real *av = a->val + i * n, *bv = b->val + i * n;
-        if (a->grad)
-            for (ptrdiff_t j = 0; j < n; j++) a->grad[i * n + j] += g * bv[j];
-        if (b->grad)
-            for (ptrdiff_t j = 0; j < n; j++) b->grad[i * n + j] += g * av[j];
-    }
+    AD_PARALLEL_FOR(ad_size(a),
+        for (ptrdiff_t i = 0; i < m; i++) {
+            const ad_real g = y->grad[i];
+            const ad_real *av = a->val + i * n, *bv = b->val + i * n;
+            if (a->grad)
+                for (ptrdiff_t j = 0; j < n; j++) a->grad[i * n + j] += g * bv[j];
+            if (b->grad)
+                for (ptrdiff_t j = 0; j < n; j++) b->grad[i * n + j] += g * av[j];
+        });
 }
 static const ad_op rowdot_op = {"ad_rowdot", rowdot_backward, 0};
 
@@ -67,11 +67,11 @@ ad_tensor *(ad_rowdot)(ad_tape *tp, ad_tensor *a, ad_tensor *b) {
     ad_check_same_shape(tp, "ad_rowdot", a, b);
     ad_tensor *y = ad_node(tp, &rowdot_op, a->rows, 1, 2, a, b);
     const ptrdiff_t m = a->rows, n = a->cols;
-#pragma omp parallel for if (ad_size(a) >= AD_PAR_MIN)
-    for (ptrdiff_t i = 0; i < m; i++) {
-        ad_real s = 0;
-        for (ptrdiff_t j = 0; j < n; j++) s += a->val[i * n + j] * b->val[i * n + j];
-        y->val[i] = s;
-    }
+    AD_PARALLEL_FOR(ad_size(a),
+        for (ptrdiff_t i = 0; i < m; i++) {
+            ad_real s = 0;
+            for (ptrdiff_t j = 0; j < n; j++) s += a->val[i * n + j] * b->val[i * n + j];
+            y->val[i] = s;
+        });
     return ad_done(tp, y);
 }

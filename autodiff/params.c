@@ -207,6 +207,8 @@ void ad_params_zero_grad(ad_params *ps) {
         size_t cols = (size_t)t->cols;
         if (pi->state != GRAD_SPARSE) { /* CLEAN too: the caller may have written to it */
             memset(g, 0, ad_size(t) * sizeof(ad_real));
+            /* rows gathered before a dense use in the same step are still marked */
+            for (int k = 0; k < pi->ntouched; k++) pi->row_mark[pi->touched[k]] = 0;
         } else {
             for (int k = 0; k < pi->ntouched; k++) {
                 memset(g + (size_t)pi->touched[k] * cols, 0, cols * sizeof(ad_real));

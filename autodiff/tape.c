@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cblas.h> /* openblas_set_num_threads */
+
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -119,6 +121,8 @@ void *ad_alloc(ad_tape *tp, size_t bytes) {
     c->used += bytes;
     return p;
 }
+
+void *ad_tape_scratch(ad_tape *tp, size_t bytes) { return ad_alloc(tp, bytes); }
 
 /* ------------------------------------------------------------------ tape ---- */
 
@@ -272,8 +276,10 @@ ad_tensor *(ad_fill)(ad_tape *tp, int rows, int cols, ad_real value) {
 }
 
 /* y = x, and no gradient flows back: a leaf that shares nothing with x's history. */
+static const ad_op DETACH = {"ad_detach", NULL, 0};
+
 ad_tensor *(ad_detach)(ad_tape *tp, ad_tensor *x) {
-    check_input(tp, &INPUT, 0, x);
+    check_input(tp, &DETACH, 0, x);
     return (ad_input)(tp, x->rows, x->cols, x->val);
 }
 
@@ -318,6 +324,9 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
     if (loss->rows != 1 || loss->cols != 1)
         ad_fail_at(loss->file, loss->line, "ad_backward",
                    "the loss must be 1x1, but %s is %dx%d", ad_name(loss), loss->rows, loss->cols);
+    if (loss->kind != AD_KIND_PARAM && loss->tape == tp && loss->gen != tp->gen)
+        ad_fail_at(loss->file, loss->line, "ad_backward",
+                   "the loss (%s) was recorded before the last ad_tape_reset", ad_name(loss));
     int last = loss->kind == AD_KIND_PARAM ? -1 : node_index(tp, loss);
     if (last < 0)
         ad_fail_at(loss->file, loss->line, "ad_backward",
@@ -347,13 +356,31 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
 }
 
 /* --------------------------------------------------------------- threads ---- */
+/*
+ * Two pools share the cores: OpenMP's (the elementwise kernels) and OpenBLAS's (the products).
+ * They never run at once: every BLAS call is made from the calling thread outside any OpenMP
+ * region, and no OpenMP region calls BLAS. ad_set_num_threads sizes both, so a user who asks for
+ * n threads gets at most n busy cores whichever pool is working.
+ */
 
 static int num_threads; /* 0: OpenMP's default */
 
 void ad_set_num_threads(int n) {
     num_threads = n > 0 ? n : 0;
+    int k = n > 0 ? n : 1;
 #ifdef _OPENMP
-    omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+    if (n <= 0) k = omp_get_num_procs();
+    omp_set_num_threads(k);
+#endif
+    openblas_set_num_threads(k);
+}
+
+bool ad_parallel_worth(size_t elements) {
+#ifdef _OPENMP
+    return elements >= AD_PAR_MIN && omp_get_max_threads() > 1 && !omp_in_parallel();
+#else
+    (void)elements;
+    return false;
 #endif
 }
 

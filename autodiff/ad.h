@@ -68,7 +68,9 @@ typedef struct ad_params ad_params; /* persistent parameters: one value block, o
 ad_tape *ad_tape_new(void);
 void ad_tape_free(ad_tape *tp); /* NULL is a no-op */
 
-/* Forget every node recorded since the last reset; keep all memory for the next step. */
+/* Forget every node recorded since the last reset; keep all memory for the next step. Tensors
+ * of the tape are invalid afterwards: using one is caught as a contract error as long as its
+ * memory has not been reused by the next recording (a best-effort check, not a guarantee). */
 void ad_tape_reset(ad_tape *tp);
 
 /* Seed d(loss)/d(loss) = 1 and accumulate gradients into every tensor the loss depends on that

@@ -272,7 +272,7 @@ ad_tensor *(ad_input)(ad_tape *tp, int rows, int cols, const ad_real *data) {
 ad_tensor *(ad_fill)(ad_tape *tp, int rows, int cols, ad_real value) {
     ad_tensor *y = record(tp, &INPUT, AD_KIND_INPUT, rows, cols);
     for (size_t k = 0, n = ad_size(y); k < n; k++) y->val[k] = value;
-    return y;
+    return ad_done(tp, y);
 }
 
 /* y = x, and no gradient flows back: a leaf that shares nothing with x's history. */

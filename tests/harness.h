@@ -76,7 +76,7 @@ void th_expect_error_end(const char *file, int line, bool raised, const char *co
 #define EXPECT_ERROR(stmt, ...)                                                                    \
     do {                                                                                           \
         th_expect_error_begin();                                                                   \
-        bool th_raised_ = true;                                                                    \
+        volatile bool th_raised_ = true; /* set across setjmp */                                   \
         if (setjmp(th_error_jmp) == 0) {                                                           \
             stmt;                                                                                  \
             th_raised_ = false;                                                                    \

@@ -7,6 +7,7 @@
  * Float build, and only without sanitizers (they replace malloc themselves).
  */
 #include "harness.h"
+#include "nn.h"
 
 #include <errno.h>
 #include <malloc.h>
@@ -184,6 +185,82 @@ TEST(rnn_lm_training_steps_allocate_nothing) {
     th_note("%ld heap calls over %d steps%s%s; %zu bytes reserved by the tape; loss %.4g -> %.4g",
             n, STEPS, n ? ": " : "", what, reserved, first, last);
     ad_tape_free(tp);
+    ad_params_free(m.ps);
+}
+
+/* ------------------------------------------- an nn/ LSTM training loop ---- */
+
+/* The whole nn/ step a word-level LM takes: embedding, a 2-layer LSTM with dropout between the
+ * layers, variable lengths, the state carried between windows (truncated BPTT), a masked fused
+ * softmax cross-entropy, Adam, global-norm clipping. Steady steps must not touch the heap. */
+enum { LM_VOCAB = 40, LM_DIM = 16, LM_HIDDEN = 32, LM_T = 8, LM_B = 4 };
+
+typedef struct {
+    ad_params *ps;
+    nn_embedding emb;
+    nn_rnn rnn;
+    nn_linear out;
+    nn_optim *opt;
+    nn_rnn_state *carry;
+    int ids[LM_T * LM_B], next[LM_T * LM_B], lengths[LM_B];
+    ad_real mask[LM_T * LM_B];
+} lstm_lm;
+
+static double lstm_step(lstm_lm *m, ad_tape *tp) {
+    ad_tensor *x = nn_embedding_forward(tp, &m->emb, m->ids, LM_T * LM_B);
+    nn_rnn_result r = nn_rnn_forward(tp, &m->rnn, x, LM_T, m->lengths, m->carry);
+    ad_tensor *loss = ad_softmax_xent(tp, nn_linear_forward(tp, &m->out, r.out), m->next, m->mask);
+    ad_params_zero_grad(m->ps);
+    ad_backward(tp, loss);
+    nn_clip_grad_norm(m->ps, 5.0);
+    nn_optim_step(m->opt);
+    nn_rnn_state_store(m->carry, &r);
+    const double value = ad_item(loss);
+    ad_tape_reset(tp);
+    return value;
+}
+
+TEST(lstm_lm_nn_training_steps_allocate_nothing) {
+    enum { WARMUP = 5, STEPS = 300 };
+    lstm_lm m;
+    nn_rng rng = nn_rng_new(7);
+    m.ps = ad_params_new();
+    nn_embedding_init(&m.emb, m.ps, "emb", LM_VOCAB, LM_DIM, &rng);
+    nn_rnn_config cfg = {.kind = NN_LSTM, .input = LM_DIM, .hidden = LM_HIDDEN, .layers = 2,
+                         .dropout = 0.2, .forget_bias = 1};
+    nn_rnn_init(&m.rnn, m.ps, "lstm", &cfg, &rng);
+    nn_linear_init(&m.out, m.ps, "out", LM_HIDDEN, LM_VOCAB, true, &rng);
+    nn_optim_config oc = {.kind = NN_ADAM, .lr = 0.01};
+    m.opt = nn_optim_new(m.ps, &oc);
+    m.carry = nn_rnn_state_new(&m.rnn, LM_B);
+    REQUIRE(m.opt && m.carry);
+    for (int k = 0; k < LM_T * LM_B; k++) { /* a fixed cyclic text: next = ids + 1 */
+        m.ids[k] = (k * 7) % LM_VOCAB;
+        m.next[k] = (m.ids[k] + 1) % LM_VOCAB;
+    }
+    const int lengths[LM_B] = {8, 6, 8, 3};
+    memcpy(m.lengths, lengths, sizeof lengths);
+    nn_seq_mask(m.mask, LM_T, LM_B, m.lengths);
+
+    ad_tape *tp = ad_tape_new();
+    ad_tape_seed(tp, 3);
+    const double first = lstm_step(&m, tp);
+    for (int s = 1; s < WARMUP; s++) lstm_step(&m, tp);
+    const size_t reserved = ad_tape_reserved_bytes(tp);
+    char what[256];
+    double last = 0;
+    start_counting();
+    for (int s = 0; s < STEPS; s++) last = lstm_step(&m, tp);
+    const long n = stop_counting(what, sizeof what);
+    CHECK_MSG(n == 0, "%ld heap calls in %d steady steps (%.1f a step): %s", n, STEPS,
+              (double)n / STEPS, what);
+    CHECK(ad_tape_reserved_bytes(tp) == reserved);
+    CHECK_MSG(last < 0.25 * first, "the loss went from %.4g to %.4g", first, last);
+    th_note("%ld heap calls over %d LSTM steps; %zu bytes reserved; loss %.4g -> %.4g", n, STEPS,
+            reserved, first, last);
+    ad_tape_free(tp);
+    nn_rnn_state_free(m.carry);
+    nn_optim_free(m.opt);
     ad_params_free(m.ps);
 }
 

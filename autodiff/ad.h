@@ -83,8 +83,12 @@ void ad_backward(ad_tape *tp, ad_tensor *loss);
 void ad_tape_set_training(ad_tape *tp, bool training);
 bool ad_tape_training(const ad_tape *tp);
 
-/* The seed of the tape's random stream (dropout masks). Same seed, same ops: same masks. */
+/* The seed of the tape's random stream (dropout masks). Same seed, same ops: same masks. The
+ * stream runs on across resets; its raw state can be read and restored (exact resume from a
+ * checkpoint). */
 void ad_tape_seed(ad_tape *tp, uint64_t seed);
+uint64_t ad_tape_rng_state(const ad_tape *tp);
+void ad_tape_set_rng_state(ad_tape *tp, uint64_t state);
 
 /* Debug mode: check every op's output (and, in backward, every gradient it produces) for NaN or
  * Inf and stop at the first, naming the op, its shapes and where it was built. Off by default. */

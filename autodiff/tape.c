@@ -168,6 +168,8 @@ size_t ad_tape_reserved_bytes(const ad_tape *tp) { return tp->reserved; }
 int ad_tape_node_count(const ad_tape *tp) { return tp->nnodes; }
 
 void ad_tape_seed(ad_tape *tp, uint64_t seed) { tp->rng = seed ^ 0x9E3779B97F4A7C15ull; }
+uint64_t ad_tape_rng_state(const ad_tape *tp) { return tp->rng; }
+void ad_tape_set_rng_state(ad_tape *tp, uint64_t state) { tp->rng = state; }
 
 double ad_tape_uniform(ad_tape *tp) {
     /* splitmix64: one 64-bit state, good enough for masks and cheap to reproduce */

@@ -135,7 +135,7 @@ static ad_tensor *elman_loss(ad_tape *tp, const elman_net *e, const int *start, 
 }
 
 static void elman(int steps) {
-    static elman_net e; /* each distinct character of the text gets an id */
+    elman_net e = {0}; /* each distinct character of the text gets an id */
     const int len = (int)strlen(TEXT);
     char chars[MAX_VOCAB];
     for (int i = 0; i < len; i++) {

@@ -223,6 +223,11 @@ int nn_optim_state_count(const nn_optim *o);
 ad_real *nn_optim_state(const nn_optim *o, int i, const char **name);
 void nn_optim_set_steps(nn_optim *o, long steps);
 
+/* One training step on a recorded loss, in the order that matters: zero the gradients, backward,
+ * clip to max_norm (if > 0), update. Returns the loss. The tape is left as it is: reset it after
+ * reading anything else it holds. */
+double nn_train_step(ad_tape *tp, ad_tensor *loss, nn_optim *o, double max_norm);
+
 /* Scale all gradients so their global L2 norm is at most max_norm (by exactly max_norm / norm);
  * returns the norm before. A non-finite norm is returned and nothing is scaled. */
 double nn_clip_grad_norm(ad_params *ps, double max_norm);

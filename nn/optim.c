@@ -323,3 +323,11 @@ double nn_lr_step_halving(double lr0, int epoch, int every) {
 
 /* lr0 e^{-k t} */
 double nn_lr_exp_decay(double lr0, double k, double t) { return lr0 * exp(-k * t); }
+
+double nn_train_step(ad_tape *tp, ad_tensor *loss, nn_optim *o, double max_norm) {
+    ad_params_zero_grad(o->ps);
+    ad_backward(tp, loss);
+    if (max_norm > 0) nn_clip_grad_norm(o->ps, max_norm);
+    nn_optim_step(o);
+    return (double)ad_item(loss);
+}

@@ -95,10 +95,7 @@ static lm_result lm_program(const int *x, const int *y, int T, int B, const int 
         logits = nn_linear_forward(tp, &out, nn_rnn_forward(tp, &lstm, e, T, lengths, NULL).out);
         ad_tensor *loss = ad_softmax_xent(tp, logits, y, w);
         if ((r.loss = ad_item(loss)) < LM_TARGET || r.steps == LM_MAX_STEPS) break;
-        ad_params_zero_grad(ps);
-        ad_backward(tp, loss);
-        nn_clip_grad_norm(ps, 1.0);
-        nn_optim_step(opt);
+        nn_train_step(tp, loss, opt, 1.0);
     }
     for (int i = 0; i < T * B; i++) { /* the logits of the parameters that reached the target */
         r.counted += w[i] != 0;

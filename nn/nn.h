@@ -46,6 +46,10 @@ typedef enum nn_status {
 /* The message of the last failure in this thread: names the file and what was wrong. */
 const char *nn_last_error(void);
 const char *nn_status_name(nn_status s);
+/* Record a failure's message for nn_last_error() and return s, for code built on nn/ (models,
+ * data readers): return nn_set_error(NN_ERR_IO, "%s: cannot open: %s", path, strerror(errno)).
+ * The message should start with the file's path. */
+nn_status nn_set_error(nn_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ------------------------------------------------ random numbers, init ---- */
 

@@ -15,10 +15,12 @@
  * rows, so each step's loss is scaled by B. h(0) is a fixed nonzero input (no gradient), so the
  * W term of the first step is exercised too.
  *
- * The tape's gradients are compared with a hand-written BPTT here (plain loops, double) and with
- * the forward-mode RTRL recursion of §4, all to 1e-9 relative.
+ * The tape's gradients are compared with the hand-written BPTT of ref_elman.c (plain loops,
+ * double; shared with test_nn_elman_bptt) and with the forward-mode RTRL recursion of §4, all to
+ * 1e-9 relative.
  */
 #include "harness.h"
+#include "ref_elman.h"
 
 enum { B = 3, T = 7, D = 4, H = 5, K = 6 }; /* batch, steps τ, input, hidden, output sizes */
 
@@ -61,82 +63,43 @@ static elman_nodes elman_forward(ad_tape *tp, const elman *m) {
     return n;
 }
 
-/* Everything the reference computes, in the lecture's names. hs[0] = h(0), hs[t] = h(t). */
-typedef struct {
-    double hs[T + 1][B][H], go[T][B][K], gh[T][B][H], ga[T][B][H];
-    double gU[D][H], gW[H][H], gb[H], gV[H][K], gc[K], L;
-} bptt;
+/* The hand-written BPTT of ref_elman.c on the same weights and data, every sequence of length τ. */
+static ref_elman *elman_reference(const elman *m) {
+    const ref_elman_in in = {.T = T, .B = B, .D = D, .H = H, .K = K,
+                             .U = ad_data(m->U), .W = ad_data(m->W), .b = ad_data(m->b),
+                             .V = ad_data(m->V), .c = ad_data(m->c),
+                             .x = &m->x[0][0][0], .y = &m->y[0][0], .len = NULL,
+                             .h0 = &m->h0[0][0]};
+    return ref_elman_new(&in);
+}
 
-static void reference_bptt(const elman *m, bptt *r) {
-    const double *U = ad_data(m->U), *W = ad_data(m->W), *b = ad_data(m->b);
-    const double *V = ad_data(m->V), *c = ad_data(m->c);
-    memset(r, 0, sizeof *r);
-    memcpy(r->hs[0], m->h0, sizeof m->h0);
-    for (int t = 0; t < T; t++)
-        for (int s = 0; s < B; s++) {
-            for (int k = 0; k < H; k++) { /* a = h(t−1) W + x(t) U + b;  h = tanh a */
-                double a = b[k];
-                for (int j = 0; j < H; j++) a += r->hs[t][s][j] * W[j * H + k];
-                for (int d = 0; d < D; d++) a += m->x[t][s][d] * U[d * H + k];
-                r->hs[t + 1][s][k] = tanh(a);
-            }
-            double o[K], mx = -INFINITY, z = 0;
-            for (int q = 0; q < K; q++) { /* o = h V + c */
-                o[q] = c[q];
-                for (int k = 0; k < H; k++) o[q] += r->hs[t + 1][s][k] * V[k * K + q];
-                mx = fmax(mx, o[q]);
-            }
-            for (int q = 0; q < K; q++) z += exp(o[q] - mx);
-            for (int q = 0; q < K; q++) /* ∇o(t) = ŷ(t) − y(t) */
-                r->go[t][s][q] = exp(o[q] - mx) / z - (q == m->y[t][s]);
-            r->L += log(z) + mx - o[m->y[t][s]];
-        }
-    for (int t = T - 1; t >= 0; t--)
-        for (int s = 0; s < B; s++)
-            for (int k = 0; k < H; k++) {
-                double g = 0;
-                for (int q = 0; q < K; q++) g += r->go[t][s][q] * V[k * K + q]; /* ∇o(t) Vᵀ */
-                if (t < T - 1) /* + ∇a(t+1) Wᵀ, with ∇a(t+1) = ∇h(t+1) ∘ (1 − h(t+1)²) */
-                    for (int j = 0; j < H; j++) g += r->ga[t + 1][s][j] * W[k * H + j];
-                r->gh[t][s][k] = g;
-                r->ga[t][s][k] = g * (1 - r->hs[t + 1][s][k] * r->hs[t + 1][s][k]);
-            }
-    for (int t = 0; t < T; t++)
-        for (int s = 0; s < B; s++) {
-            for (int q = 0; q < K; q++) {
-                r->gc[q] += r->go[t][s][q];
-                for (int k = 0; k < H; k++) r->gV[k][q] += r->hs[t + 1][s][k] * r->go[t][s][q];
-            }
-            for (int k = 0; k < H; k++) {
-                r->gb[k] += r->ga[t][s][k];
-                for (int j = 0; j < H; j++) r->gW[j][k] += r->hs[t][s][j] * r->ga[t][s][k];
-                for (int d = 0; d < D; d++) r->gU[d][k] += m->x[t][s][d] * r->ga[t][s][k];
-            }
-        }
+/* Build the model, run the tape forward and backward on tp, and the reference on the same data. */
+static ref_elman *elman_run(elman *m, ad_tape *tp, elman_nodes *n) {
+    elman_init(m);
+    *n = elman_forward(tp, m);
+    ad_params_zero_grad(m->ps);
+    ad_backward(tp, n->L);
+    return elman_reference(m);
 }
 
 TEST(elman_bptt_matches_hand_derivation) {
     elman m;
-    elman_init(&m);
+    elman_nodes n;
     ad_tape *tp = ad_tape_new();
-    elman_nodes n = elman_forward(tp, &m);
-    ad_params_zero_grad(m.ps);
-    ad_backward(tp, n.L);
-    static bptt r;
-    reference_bptt(&m, &r);
+    ref_elman *r = elman_run(&m, tp, &n);
 
-    CHECK_NEAR(ad_item(n.L), r.L, 1e-12, 0);
+    CHECK_NEAR(ad_item(n.L), r->L, 1e-12, 0);
     double worst_o = 0, worst_h = 0;
     char what[32];
     for (int t = 0; t < T; t++) {
         REQUIRE(ad_grad(n.o[t]) && ad_grad(n.h[t]));
         snprintf(what, sizeof what, "∇o(%d)", t + 1);
-        worst_o = fmax(worst_o, CHECK_ARRAY(what, ad_grad(n.o[t]), &r.go[t][0][0], B * K, 1e-9,
-                                            1e-12));
+        worst_o = fmax(worst_o, CHECK_ARRAY(what, ad_grad(n.o[t]), r->go + t * B * K, B * K,
+                                            1e-9, 1e-12));
         /* t = τ is the base case ∇h(τ) = ∇o(τ) Vᵀ; the others run the recursion. */
         snprintf(what, sizeof what, "∇h(%d)", t + 1);
-        worst_h = fmax(worst_h, CHECK_ARRAY(what, ad_grad(n.h[t]), &r.gh[t][0][0], B * H, 1e-9,
-                                            1e-12));
+        worst_h = fmax(worst_h, CHECK_ARRAY(what, ad_grad(n.h[t]), r->gh + t * B * H, B * H,
+                                            1e-9, 1e-12));
     }
     th_note("∇o(t), t = 1..%d: max rel err %.2e", T, worst_o);
     th_note("∇h(t), t = 1..%d (base case and recursion): max rel err %.2e", T, worst_h);
@@ -145,14 +108,14 @@ TEST(elman_bptt_matches_hand_derivation) {
         ad_tensor *p;
         const double *want;
         int n;
-    } grads[] = {{"∇c", m.c, r.gc, K},          {"∇V", m.V, &r.gV[0][0], H * K},
-                 {"∇b", m.b, r.gb, H},          {"∇W", m.W, &r.gW[0][0], H * H},
-                 {"∇U", m.U, &r.gU[0][0], D * H}};
+    } grads[] = {{"∇c", m.c, r->gc, K}, {"∇V", m.V, r->gV, H * K}, {"∇b", m.b, r->gb, H},
+                 {"∇W", m.W, r->gW, H * H}, {"∇U", m.U, r->gU, D * H}};
     for (size_t i = 0; i < sizeof grads / sizeof grads[0]; i++) {
         double err = CHECK_ARRAY(grads[i].name, ad_grad(grads[i].p), grads[i].want,
                                  (size_t)grads[i].n, 1e-9, 1e-12);
         th_note("%s max rel err %.2e", grads[i].name, err);
     }
+    ref_elman_free(r);
     ad_tape_free(tp);
     ad_params_free(m.ps);
 }
@@ -169,13 +132,12 @@ TEST(elman_bptt_matches_hand_derivation) {
  */
 TEST(elman_rtrl_forward_mode_matches_reverse_mode) {
     elman m;
-    elman_init(&m);
+    elman_nodes n;
     ad_tape *tp = ad_tape_new();
-    elman_nodes n = elman_forward(tp, &m);
-    ad_params_zero_grad(m.ps);
-    ad_backward(tp, n.L);
-    static bptt r; /* for h(t) and ∇o(t), which are not the recursion under test */
-    reference_bptt(&m, &r);
+    ref_elman *r = elman_run(&m, tp, &n);
+    /* The reference's h(t) and ∇o(t), which are not the recursion under test, indexed [t][s][·]. */
+    const double(*hs)[B][H] = (const double(*)[B][H])r->hs;
+    const double(*go)[B][K] = (const double(*)[B][K])r->go;
 
     const double *W = ad_data(m.W), *V = ad_data(m.V);
     static double jac[2][B][H][H][H]; /* [parity][row][k][p][q] = ∂h_k/∂W_pq */
@@ -185,12 +147,12 @@ TEST(elman_rtrl_forward_mode_matches_reverse_mode) {
         double(*prev)[H][H][H] = jac[t % 2], (*cur)[H][H][H] = jac[(t + 1) % 2];
         for (int s = 0; s < B; s++)
             for (int k = 0; k < H; k++) {
-                const double g1 = 1 - r.hs[t + 1][s][k] * r.hs[t + 1][s][k];
+                const double g1 = 1 - hs[t + 1][s][k] * hs[t + 1][s][k];
                 double dl = 0; /* (∇o(t) Vᵀ)_k: the step's own loss reaching h(t)_k */
-                for (int q = 0; q < K; q++) dl += r.go[t][s][q] * V[k * K + q];
+                for (int q = 0; q < K; q++) dl += go[t][s][q] * V[k * K + q];
                 for (int p = 0; p < H; p++)
                     for (int q = 0; q < H; q++) {
-                        double da = q == k ? r.hs[t][s][p] : 0;
+                        double da = q == k ? hs[t][s][p] : 0;
                         for (int j = 0; j < H; j++) da += W[j * H + k] * prev[s][j][p][q];
                         cur[s][k][p][q] = g1 * da;
                         gW[p][q] += dl * cur[s][k][p][q];
@@ -199,8 +161,9 @@ TEST(elman_rtrl_forward_mode_matches_reverse_mode) {
     }
     double err = CHECK_ARRAY("∇W (RTRL vs tape)", ad_grad(m.W), &gW[0][0], H * H, 1e-9, 1e-12);
     th_note("∇W forward-mode RTRL vs tape reverse mode: max rel err %.2e", err);
-    err = CHECK_ARRAY("∇W (RTRL vs BPTT)", &gW[0][0], &r.gW[0][0], H * H, 1e-9, 1e-12);
+    err = CHECK_ARRAY("∇W (RTRL vs BPTT)", &gW[0][0], r->gW, H * H, 1e-9, 1e-12);
     th_note("∇W forward-mode RTRL vs hand-written BPTT: max rel err %.2e", err);
+    ref_elman_free(r);
     ad_tape_free(tp);
     ad_params_free(m.ps);
 }

@@ -1,6 +1,7 @@
 /*
  * FORMULAS §4 through nn/: the Elman cell of nn_rnn (one layer, one direction) with an nn_linear
- * output layer and a softmax cross-entropy per step, against the hand-written BPTT of the lecture.
+ * output layer and a softmax cross-entropy per step, against the hand-written BPTT of the lecture
+ * (ref_elman.c, the reference test_formula_elman also holds the tape to).
  *
  * In nn's row form a batch row s runs
  *     a(t) = x(t) Wx + bx + h(t−1) Wh + bh,  h(t) = tanh(a(t)),  o(t) = h(t) V + c,
@@ -17,6 +18,7 @@
  */
 #include "harness.h"
 #include "nn.h"
+#include "ref_elman.h"
 
 enum { B = 3, T = 7, D = 4, H = 5, K = 6 }; /* batch, steps τ, input, hidden, output sizes */
 
@@ -56,69 +58,22 @@ static void model_free(model *m) {
     ad_params_free(m->ps);
 }
 
-/* The reference, in the lecture's names. hs[0] = h(0), hs[t] = h(t); entries of padded steps
- * stay 0. */
-typedef struct {
-    double hs[T + 1][B][H], go[T][B][K], ga[T][B][H], gx[T][B][D];
-    double gU[D][H], gW[H][H], gb[H], gV[H][K], gc[K], L;
-} bptt;
-
-static void reference_bptt(const model *m, const int *len, bptt *r) {
+/* The hand-written BPTT of ref_elman.c on the model's numbers, with the lecture's U = Wx, W = Wh
+ * and b = bx + bh; len NULL for all τ. */
+static ref_elman *model_reference(const model *m, const int *len) {
     const nn_cell *cell = &m->rnn.cell[0][0];
-    const double *U = ad_data(cell->Wx), *W = ad_data(cell->Wh), *V = ad_data(m->lin.W);
-    const double *c = ad_data(m->lin.b), *X = ad_data(m->x);
     double b[H];
     for (int k = 0; k < H; k++) b[k] = ad_data(cell->bx)[k] + ad_data(cell->bh)[k];
-    memset(r, 0, sizeof *r);
-    memcpy(r->hs[0], m->h0->data, sizeof r->hs[0]);
-    for (int s = 0; s < B; s++)
-        for (int t = 0; t < len[s]; t++) {
-            const double *x = &X[(t * B + s) * D];
-            for (int k = 0; k < H; k++) { /* a = x(t) U + h(t−1) W + b;  h = tanh a */
-                double a = b[k];
-                for (int j = 0; j < H; j++) a += r->hs[t][s][j] * W[j * H + k];
-                for (int d = 0; d < D; d++) a += x[d] * U[d * H + k];
-                r->hs[t + 1][s][k] = tanh(a);
-            }
-            double o[K], mx = -INFINITY, z = 0;
-            for (int q = 0; q < K; q++) { /* o = h V + c */
-                o[q] = c[q];
-                for (int k = 0; k < H; k++) o[q] += r->hs[t + 1][s][k] * V[k * K + q];
-                mx = fmax(mx, o[q]);
-            }
-            for (int q = 0; q < K; q++) z += exp(o[q] - mx);
-            for (int q = 0; q < K; q++) /* ∇o(t) = ŷ(t) − y(t) */
-                r->go[t][s][q] = exp(o[q] - mx) / z - (q == m->y[t][s]);
-            r->L += log(z) + mx - o[m->y[t][s]];
-        }
-    for (int s = 0; s < B; s++)
-        for (int t = len[s] - 1; t >= 0; t--)
-            for (int k = 0; k < H; k++) {
-                double g = 0; /* ∇h(t) = ∇o(t) Vᵀ (+ ∇a(t+1) Wᵀ below the sequence's end) */
-                for (int q = 0; q < K; q++) g += r->go[t][s][q] * V[k * K + q];
-                if (t + 1 < len[s])
-                    for (int j = 0; j < H; j++) g += r->ga[t + 1][s][j] * W[k * H + j];
-                r->ga[t][s][k] = g * (1 - r->hs[t + 1][s][k] * r->hs[t + 1][s][k]);
-            }
-    for (int s = 0; s < B; s++)
-        for (int t = 0; t < len[s]; t++) {
-            const double *x = &X[(t * B + s) * D];
-            for (int q = 0; q < K; q++) {
-                r->gc[q] += r->go[t][s][q];
-                for (int k = 0; k < H; k++) r->gV[k][q] += r->hs[t + 1][s][k] * r->go[t][s][q];
-            }
-            for (int k = 0; k < H; k++) {
-                r->gb[k] += r->ga[t][s][k];
-                for (int j = 0; j < H; j++) r->gW[j][k] += r->hs[t][s][j] * r->ga[t][s][k];
-                for (int d = 0; d < D; d++) r->gU[d][k] += x[d] * r->ga[t][s][k];
-            }
-            for (int d = 0; d < D; d++) /* ∇x(t) = ∇a(t) Uᵀ */
-                for (int k = 0; k < H; k++) r->gx[t][s][d] += r->ga[t][s][k] * U[d * H + k];
-        }
+    const ref_elman_in in = {.T = T, .B = B, .D = D, .H = H, .K = K,
+                             .U = ad_data(cell->Wx), .W = ad_data(cell->Wh), .b = b,
+                             .V = ad_data(m->lin.W), .c = ad_data(m->lin.b),
+                             .x = ad_data(m->x), .y = &m->y[0][0], .len = len,
+                             .h0 = m->h0->data};
+    return ref_elman_new(&in);
 }
 
 /* Compare every gradient the tape left with the reference; note each largest relative error. */
-static void compare(const model *m, ad_tensor *logits, const bptt *r) {
+static void compare(const model *m, ad_tensor *logits, const ref_elman *r) {
     const nn_cell *cell = &m->rnn.cell[0][0];
     REQUIRE(ad_grad(logits));
     const struct {
@@ -126,14 +81,14 @@ static void compare(const model *m, ad_tensor *logits, const bptt *r) {
         const double *got, *want;
         int n;
     } g[] = {
-        {"∇o(t)", ad_grad(logits), &r->go[0][0][0], T * B * K},
+        {"∇o(t)", ad_grad(logits), r->go, T * B * K},
         {"∇c", ad_grad(m->lin.b), r->gc, K},
-        {"∇V", ad_grad(m->lin.W), &r->gV[0][0], H * K},
+        {"∇V", ad_grad(m->lin.W), r->gV, H * K},
         {"∇b as ∇bx", ad_grad(cell->bx), r->gb, H},
         {"∇b as ∇bh", ad_grad(cell->bh), r->gb, H},
-        {"∇W = ∇Wh", ad_grad(cell->Wh), &r->gW[0][0], H * H},
-        {"∇U = ∇Wx", ad_grad(cell->Wx), &r->gU[0][0], D * H},
-        {"∇x(t)", ad_grad(m->x), &r->gx[0][0][0], T * B * D},
+        {"∇W = ∇Wh", ad_grad(cell->Wh), r->gW, H * H},
+        {"∇U = ∇Wx", ad_grad(cell->Wx), r->gU, D * H},
+        {"∇x(t)", ad_grad(m->x), r->gx, T * B * D},
     };
     for (size_t i = 0; i < sizeof g / sizeof g[0]; i++) {
         REQUIRE(g[i].got);
@@ -158,15 +113,15 @@ TEST(nn_elman_matches_hand_written_bptt) {
     ad_params_zero_grad(m.ps);
     ad_backward(tp, L);
 
-    static bptt r;
-    const int len[B] = {T, T, T};
-    reference_bptt(&m, len, &r);
-    CHECK_NEAR(ad_item(L), r.L, 1e-12, 0);
+    ref_elman *r = model_reference(&m, NULL);
+    CHECK_NEAR(ad_item(L), r->L, 1e-12, 0);
     /* The forward pass too: h(t) is the runner's output. */
-    double err = CHECK_ARRAY("h(t)", ad_data(res.out), &r.hs[1][0][0], T * B * H, 1e-12, 1e-15);
+    double err = CHECK_ARRAY("h(t)", ad_data(res.out), r->hs + B * H, T * B * H, 1e-12, 1e-15);
     th_note("h(t)       max rel err %.2e", err);
-    CHECK_ARRAY("h(τ) final", ad_data(res.final[0][0][0]), &r.hs[T][0][0], B * H, 1e-12, 1e-15);
-    compare(&m, logits, &r);
+    CHECK_ARRAY("h(τ) final", ad_data(res.final[0][0][0]), r->hs + T * B * H, B * H, 1e-12,
+                1e-15);
+    compare(&m, logits, r);
+    ref_elman_free(r);
     ad_tape_free(tp);
     model_free(&m);
 }
@@ -189,13 +144,13 @@ TEST(nn_elman_matches_hand_written_bptt_with_lengths) {
     ad_params_zero_grad(m.ps);
     ad_backward(tp, L);
 
-    static bptt r;
-    reference_bptt(&m, len, &r);
-    CHECK_NEAR(ad_item(L), r.L, 1e-12, 0);
+    ref_elman *r = model_reference(&m, len);
+    CHECK_NEAR(ad_item(L), r->L, 1e-12, 0);
     for (int s = 0; s < B; s++) /* the final state is h(len) */
-        CHECK_ARRAY("h(len) final", ad_data(res.final[0][0][0]) + s * H, r.hs[len[s]][s], H,
-                    1e-12, 1e-15);
-    compare(&m, logits, &r);
+        CHECK_ARRAY("h(len) final", ad_data(res.final[0][0][0]) + s * H,
+                    r->hs + (len[s] * B + s) * H, H, 1e-12, 1e-15);
+    compare(&m, logits, r);
+    ref_elman_free(r);
     ad_tape_free(tp);
     model_free(&m);
 }

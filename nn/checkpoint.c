@@ -661,3 +661,22 @@ nn_status nn_checkpoint_load(const char *path, ad_params *ps, nn_optim *opt,
     free(f.bytes);
     return st;
 }
+
+nn_status nn_checkpoint_counters(const char *path, nn_counters *counters) {
+    if (!path || !counters) usage_error("nn_checkpoint_counters", "NULL path or counters");
+    if (counters->n < 0 || counters->n > NN_CHECKPOINT_MAX_COUNTERS)
+        usage_error("nn_checkpoint_counters", "counters.n outside [0, NN_CHECKPOINT_MAX_COUNTERS]");
+    for (int i = 0; i < counters->n; i++)
+        if (!counters->name[i]) usage_error("nn_checkpoint_counters", "a counter without a name");
+    ck_file f = {.path = path};
+    uint64_t values[NN_CHECKPOINT_MAX_COUNTERS];
+    nn_status st = file_read(&f); /* the same checks as a load, short of a model to match */
+    if (!st) st = meta_check(&f);
+    if (!st) st = entries_check(&f);
+    if (!st) st = counters_read(&f, counters, values);
+    if (!st)
+        for (int i = 0; i < counters->n; i++) counters->value[i] = values[i];
+    json_decref(f.root);
+    free(f.bytes);
+    return st;
+}

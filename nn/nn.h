@@ -252,7 +252,7 @@ double nn_lr_exp_decay(double lr0, double k, double t);      /* lr0 e^{-k t} */
  */
 
 #define NN_CHECKPOINT_VERSION 1
-#define NN_CHECKPOINT_MAX_COUNTERS 8
+#define NN_CHECKPOINT_MAX_COUNTERS 16
 
 /* Whatever else a run needs to resume exactly: step, epoch, RNG states, data position. */
 typedef struct nn_counters {
@@ -273,6 +273,10 @@ nn_status nn_checkpoint_save(const char *path, ad_params *ps, const nn_optim *op
  * sync means the new file is already in place. */
 nn_status nn_checkpoint_load(const char *path, ad_params *ps, nn_optim *opt,
                              nn_counters *counters);
+
+/* Only the counters of a checkpoint (after the same checks of the file as a load): what a program
+ * needs to build the right model before loading it. Nothing else is read into memory. */
+nn_status nn_checkpoint_counters(const char *path, nn_counters *counters);
 
 #ifdef __cplusplus
 }

@@ -759,3 +759,31 @@ TEST(unstorable_names_are_refused) {
     ad_params_free(bytes);
     dir_remove();
 }
+
+/* The counters alone, before any model exists: the values saved, a missing name, a bad file. */
+TEST(counters_read_without_a_model) {
+    char dir[] = "/tmp/seqgrad-ckc-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    char path[128];
+    snprintf(path, sizeof path, "%s/c.safetensors", dir);
+    ad_params *ps = ad_params_new();
+    th_param(ps, "w", 2, 3, -1, 1, 4);
+    nn_counters saved = {.n = 2, .name = {"layers", "hidden"}, .value = {2, 512}};
+    REQUIRE(nn_checkpoint_save(path, ps, NULL, &saved) == NN_OK);
+    nn_counters got = {.n = 2, .name = {"hidden", "layers"}};
+    CHECK(nn_checkpoint_counters(path, &got) == NN_OK);
+    CHECK(got.value[0] == 512 && got.value[1] == 2);
+    nn_counters missing = {.n = 1, .name = {"epoch"}};
+    CHECK(nn_checkpoint_counters(path, &missing) == NN_ERR_MISMATCH);
+    CHECK_MSG(strstr(nn_last_error(), "epoch") != NULL, "%s", nn_last_error());
+    FILE *fp = fopen(path, "r+b"); /* a header length past the end */
+    REQUIRE(fp);
+    fputc(0xff, fp);
+    fputc(0xff, fp);
+    fclose(fp);
+    CHECK(nn_checkpoint_counters(path, &got) == NN_ERR_FORMAT);
+    CHECK_MSG(strncmp(nn_last_error(), path, strlen(path)) == 0, "%s", nn_last_error());
+    remove(path);
+    rmdir(dir);
+    ad_params_free(ps);
+}

@@ -101,10 +101,14 @@ static child_result *run_child(child_fn fn, void *ctx, int cols) {
     return &r;
 }
 
+/* Printable even when NULL (gcc's -Wformat-overflow cannot tell that it never is here). */
+static const char *shown(const char *s) { return s ? s : "(null)"; }
 #define CHECK_HAS(text, needle)                                                                    \
-    CHECK_MSG(strstr((text), (needle)) != NULL, "output lacks \"%s\": %s", (needle), (text))
+    CHECK_MSG(strstr((text), (needle)) != NULL, "output lacks \"%s\": %s", shown(needle),        \
+              shown(text))
 #define CHECK_LACKS(text, needle)                                                                  \
-    CHECK_MSG(strstr((text), (needle)) == NULL, "output has \"%s\": %s", (needle), (text))
+    CHECK_MSG(strstr((text), (needle)) == NULL, "output has \"%s\": %s", shown(needle),          \
+              shown(text))
 
 /* snprintf into an array, failing the case when the text does not fit. */
 #define PATHF(buf, ...) REQUIRE(snprintf((buf), sizeof(buf), __VA_ARGS__) < (int)sizeof(buf))

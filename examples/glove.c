@@ -557,8 +557,7 @@ static int cmd_count(options *o) {
            total, over, r.cooc.n ? 100.0 * (double)over / (double)r.cooc.n : 0, o->x_max);
     const int w = text_vocab_find(r.vocab, o->word);
     if (w <= 0) {
-        fprintf(stderr, "%s: --word \"%s\" is not in the vocabulary\n", ex_program, o->word);
-        return 1;
+        ex_die("--word \"%s\" is not in the vocabulary", o->word);
     }
     size_t n = 0;
     for (size_t k = 0; k < r.cooc.n; k++)

@@ -55,12 +55,21 @@ else
     : >"$tmp/out"
     bad "vectors.txt: $vec_lines lines (vocabulary $vocab_lines with <unk>), fields per line: $fields"
 fi
-[ -s "$tmp/run/curve.csv" ] && [ "$(head -1 "$tmp/run/curve.csv")" = "epoch,cost,seconds" ] &&
-    [ "$(wc -l <"$tmp/run/curve.csv")" -eq 51 ] && ok "curve.csv: 50 epochs" ||
-    { : >"$tmp/out"; bad "curve.csv"; }
+# expect NAME COMMAND...: the command succeeds
+expect() {
+    local name="$1"
+    shift
+    if "$@"; then ok "$name"; else : >"$tmp/out"; bad "$name"; fi
+}
+curve_ok() {
+    [ -s "$tmp/run/curve.csv" ] && [ "$(head -1 "$tmp/run/curve.csv")" = "epoch,cost,seconds" ] &&
+        [ "$(wc -l <"$tmp/run/curve.csv")" -eq 51 ]
+}
+expect "curve.csv: 50 epochs" curve_ok
 # the cost falls: the last epoch's below half the first's
-awk -F, 'NR == 2 { first = $2 } END { exit !($2 < first / 2) }' "$tmp/run/curve.csv" &&
-    ok "the cost falls over training" || { : >"$tmp/out"; bad "the cost falls over training"; }
+# shellcheck disable=SC2016 # an awk program
+expect "the cost falls over training" \
+    awk -F, 'NR == 2 { first = $2 } END { exit !($2 < first / 2) }' "$tmp/run/curve.csv"
 
 # What it learned: capitals near capitals, colours near colours.
 check "nearest: paris among capitals" 0 "paris +(lisbon|rome|berlin|madrid|vienna|athens|dublin) " \
@@ -80,12 +89,10 @@ check "count shows partners" 0 "strongest co-occurrences of \"paris\"" \
 check "resume from a checkpoint" 0 "resuming .* after epoch 3" \
     -- "$glove" train --data "$corpus" --epochs 6 --resume "$tmp/half/model.safetensors" \
     --out "$tmp/resumed" --lr 0.1 --threads 1
-if [ -s "$tmp/whole/vectors.txt" ] && cmp -s "$tmp/whole/vectors.txt" "$tmp/resumed/vectors.txt"; then
-    ok "resumed vectors equal the uninterrupted run's"
-else
-    : >"$tmp/out"
-    bad "resumed vectors equal the uninterrupted run's"
-fi
+same_vectors() {
+    [ -s "$tmp/whole/vectors.txt" ] && cmp -s "$tmp/whole/vectors.txt" "$tmp/resumed/vectors.txt"
+}
+expect "resumed vectors equal the uninterrupted run's" same_vectors
 check "checkpoint-every writes a checkpoint" 0 "glove: vectors" \
     -- "$glove" train "${small[@]}" --epochs 4 --checkpoint-every 2 --out "$tmp/every"
 

@@ -115,4 +115,4 @@ else
     echo "Stanford GloVe: skipped (set STANFORD_GLOVE to a directory with its binaries; Debian"
     echo "does not package it)"
 fi
-sed -n '/^glove: analogies/,$p' "$work/q.log"
+sed -n '/^glove: analogies: /,$p' "$work/q.log"

@@ -1,14 +1,14 @@
 /*
  * glove.c — GloVe: window co-occurrence counts, FORMULAS §10's cost on the tape, and Stanford's
- * AdaGrad over shuffled pairs on several threads (Hogwild).
+ * AdaGrad over shuffled pairs on several threads.
  *
  * Why each thread has its own small parameter store: a backward through ad_gather_rows adds into
  * the shared store's gradient block and appends to its list of touched rows, neither of which two
  * threads may do at once. So a thread copies the rows its batch needs into leaves of its own
  * (the gather), records the same cost on its own tape, and steps the shared rows with the
- * gradients it finds on those leaves (the scatter). The shared values are read and written
- * without locks, as Stanford's glove does: two threads rarely touch the same row at once, and a
- * lost step among millions does not matter. glove_loss records the same cost through
+ * gradients it finds on those leaves (the scatter). The shared rows are written without locks:
+ * the threads work on blocks of pairs that share no row (see struct glove_trainer), where
+ * Stanford's glove lets them collide (Hogwild). glove_loss records the same cost through
  * ad_gather_rows on the store itself: the tests hold it to FORMULAS §10's closed form, and the
  * trainer's steps to Stanford's loop written out by hand.
  */
@@ -38,7 +38,7 @@
  * below (it finds them without effect), so on x86 the instruction is written out. */
 static inline void prefetch_line(const void *p) {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
+    __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
 #else
     __builtin_prefetch(p, 1, 3);
 #endif
@@ -364,7 +364,7 @@ typedef struct worker {
     ad_tensor *wi, *wj, *bi, *bj; /* batch x dim, batch x dim, batch x 1, batch x 1 */
     ad_real *logx, *fx;           /* batch each */
     double cost;
-    size_t done;
+    size_t done, next_report;
     char pad[64]; /* keeps the counters of two threads off one cache line */
 } worker;
 
@@ -373,15 +373,29 @@ typedef struct tables {
     ad_real *W, *Wt, *b, *bt, *GW, *GWt, *Gb, *Gbt;
 } tables;
 
+/*
+ * On T > 1 threads the pairs are split into T x T blocks by the groups of their two words, and an
+ * epoch is T rounds: in round r thread k takes block (k, (k + r) mod T), so two threads never
+ * write the same row of W or W̃ at once. Plain Hogwild, where any thread may step any row, keeps
+ * the frequent words' rows bouncing between the cores' caches: on this project's 2-core machine
+ * it ran 1.2x faster on 2 threads than on 1; the blocks run 1.8-2x faster. A group
+ * is every T-th run of 16 ids (ids run by falling frequency, so the groups are about as busy):
+ * 16 biases fill a cache line, as do 16 rows of any width, so no line is shared either (the
+ * store aligns every parameter). Each block is shuffled on its own stream: an epoch comes out the
+ * same whatever the timing of the threads, though not as on one thread.
+ */
 struct glove_trainer {
     glove *g;
     tables m;
     glove_cooc *c;
     glove_train_config cfg;
-    nn_rng rng;
+    nn_rng rng;         /* one thread: the shuffle of all pairs */
     int epoch;
     int nworkers;
     worker *w;
+    int groups;         /* T: 1 for one thread */
+    size_t *block;      /* T·T + 1 offsets: block (a, b) is pairs [block[aT+b], block[aT+b+1]) */
+    nn_rng *block_rng;  /* T·T: each block's shuffle */
 };
 
 static void worker_free(worker *w) {
@@ -399,6 +413,44 @@ static bool worker_init(worker *w, int batch, int dim) {
     w->logx = calloc(2 * (size_t)batch, sizeof *w->logx);
     w->fx = w->logx ? w->logx + batch : NULL;
     return w->logx != NULL;
+}
+
+static int group_of(int word, int T) { return word / 16 % T; }
+static int block_of(glove_pair p, int T) { return group_of(p.i, T) * T + group_of(p.j, T); }
+
+/* Group the pairs into the T x T blocks, in place (one pass of swaps, as a radix sort's). */
+static bool make_blocks(glove_trainer *t) {
+    const int T = t->cfg.threads < 2 || t->c->n < 2 * (size_t)t->cfg.threads ? 1 : t->cfg.threads;
+    const int nb = T * T;
+    t->groups = T;
+    t->block = calloc((size_t)nb + 1, sizeof *t->block);
+    t->block_rng = malloc((size_t)nb * sizeof *t->block_rng);
+    size_t *next = malloc((size_t)nb * sizeof *next);
+    if (!t->block || !t->block_rng || !next) {
+        free(next);
+        return false;
+    }
+    glove_pair *p = t->c->pairs;
+    const size_t n = t->c->n;
+    for (size_t k = 0; k < n; k++) t->block[block_of(p[k], T) + 1]++;
+    for (int b = 0; b < nb; b++) {
+        t->block[b + 1] += t->block[b];
+        next[b] = t->block[b];
+        t->block_rng[b] = nn_rng_new(t->cfg.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(b + 1));
+    }
+    for (int b = 0; b < nb; b++)
+        while (next[b] < t->block[b + 1]) {
+            const int home = block_of(p[next[b]], T);
+            if (home == b) {
+                next[b]++;
+            } else { /* send it home, and look at what came back */
+                const glove_pair tmp = p[next[home]];
+                p[next[home]++] = p[next[b]];
+                p[next[b]] = tmp;
+            }
+        }
+    free(next);
+    return true;
 }
 
 glove_trainer *glove_trainer_new(glove *g, glove_cooc *c, const glove_train_config *cfg) {
@@ -436,7 +488,7 @@ glove_trainer *glove_trainer_new(glove *g, glove_cooc *c, const glove_train_conf
     t->w = calloc((size_t)k.threads, sizeof *t->w);
     bool ok = t->w != NULL;
     while (ok && t->nworkers < k.threads) ok = worker_init(&t->w[t->nworkers++], k.batch, g->dim);
-    if (!ok) {
+    if (!ok || !make_blocks(t)) {
         glove_trainer_free(t);
         nn_set_error(NN_ERR_MEMORY, "glove_trainer_new: no memory for %d threads' batches",
                      k.threads);
@@ -449,6 +501,8 @@ void glove_trainer_free(glove_trainer *t) {
     if (!t) return;
     for (int i = 0; i < t->nworkers; i++) worker_free(&t->w[i]);
     free(t->w);
+    free(t->block);
+    free(t->block_rng);
     free(t);
 }
 
@@ -557,23 +611,17 @@ static double run_batch(const glove_trainer *t, worker *w, const glove_pair *p, 
     return cost;
 }
 
-/* Thread `id` of `team` takes its share of the shuffled pairs, as Stanford's threads take theirs
- * of the shuffled file. Thread 0, the caller's, reports progress. */
-static void work(glove_trainer *t, int id, int team) {
-    worker *w = &t->w[id];
-    const size_t n = t->c->n, lo = n * (size_t)id / (size_t)team,
-                 hi = n * (size_t)(id + 1) / (size_t)team;
+/* Worker w trains on pairs [lo, hi) in batches. Thread 0, the caller's, reports progress,
+ * counting `scale` pairs for each of its own (its share of all threads' work). */
+static void work(glove_trainer *t, worker *w, size_t lo, size_t hi, bool report, size_t scale) {
     const size_t B = (size_t)t->cfg.batch;
-    size_t next_report = t->cfg.progress_every;
-    w->cost = 0;
-    w->done = 0;
     for (size_t k = lo; k < hi; k += B) {
         const int m = (int)(hi - k < B ? hi - k : B);
         w->cost += run_batch(t, w, t->c->pairs + k, m);
         w->done += (size_t)m;
-        if (id == 0 && t->cfg.progress && w->done >= next_report) {
-            t->cfg.progress(t->cfg.progress_ctx, w->done * (size_t)team, w->cost / (double)w->done);
-            next_report += t->cfg.progress_every;
+        if (report && t->cfg.progress && w->done >= w->next_report) {
+            t->cfg.progress(t->cfg.progress_ctx, w->done * scale, w->cost / (double)w->done);
+            w->next_report += t->cfg.progress_every;
         }
     }
 }
@@ -605,20 +653,60 @@ static void shuffle(glove_pair *p, size_t n, nn_rng *r) {
     }
 }
 
+static void shuffle_block(glove_trainer *t, int b) {
+    shuffle(t->c->pairs + t->block[b], t->block[b + 1] - t->block[b], &t->block_rng[b]);
+}
+
+/* Thread `id` of T: its share of the block shuffles, then its block of each round. */
+static void epoch_in_blocks(glove_trainer *t, int id) {
+    const int T = t->groups;
+    for (int b = id; b < T * T; b += T) shuffle_block(t, b);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    for (int r = 0; r < T; r++) {
+        const int b = id * T + (id + r) % T;
+        work(t, &t->w[id], t->block[b], t->block[b + 1], id == 0, (size_t)T);
+#ifdef _OPENMP
+#pragma omp barrier
+#endif
+    }
+}
+
 double glove_train_epoch(glove_trainer *t) {
     if (!t) FAIL("glove_train_epoch", "the trainer is NULL");
     if (t->c->n == 0) FAIL("glove_train_epoch", "no pairs to train on");
-    shuffle(t->c->pairs, t->c->n, &t->rng);
-    const int team = t->nworkers < (int)(t->c->n) ? t->nworkers : (int)t->c->n;
-    if (team <= 1) { /* no OpenMP region on one thread: it would allocate a team each time */
-        work(t, 0, 1);
-    } else {
+    for (int i = 0; i < t->nworkers; i++) {
+        t->w[i].cost = 0;
+        t->w[i].done = 0;
+        t->w[i].next_report = t->cfg.progress_every;
+    }
+    const int T = t->groups;
+    bool done = false;
+    if (T == 1) { /* no OpenMP region on one thread: it would allocate a team each time */
+        shuffle(t->c->pairs, t->c->n, &t->rng);
+        work(t, &t->w[0], 0, t->c->n, true, 1);
+        done = true;
+    }
 #ifdef _OPENMP
-#pragma omp parallel num_threads(team)
-        work(t, omp_get_thread_num(), omp_get_num_threads());
-#else
-        work(t, 0, 1);
+    if (!done) {
+        int got = 0;
+#pragma omp parallel num_threads(T)
+        {
+            const int team = omp_get_num_threads(); /* OpenMP may give fewer */
+            if (omp_get_thread_num() == 0) got = team;
+            if (team == T) epoch_in_blocks(t, omp_get_thread_num());
+        }
+        done = got == T;
+    }
 #endif
+    if (!done) { /* fewer threads than blocks need: the rounds one after another */
+        for (int b = 0; b < T * T; b++) shuffle_block(t, b);
+        for (int r = 0; r < T; r++)
+            for (int id = 0; id < T; id++) {
+                const int b = id * T + (id + r) % T;
+                work(t, &t->w[0], t->block[b], t->block[b + 1], true, 1);
+            }
     }
     double cost = 0;
     for (int i = 0; i < t->nworkers; i++) cost += t->w[i].cost;
@@ -630,7 +718,10 @@ void glove_trainer_skip(glove_trainer *t, int epochs) {
     if (!t || epochs < 0) FAIL("glove_trainer_skip", "a NULL trainer or %d epochs", epochs);
     if (t->epoch != 0) FAIL("glove_trainer_skip", "the trainer has already run %d epochs",
                             t->epoch);
-    for (int e = 0; e < epochs; e++) shuffle(t->c->pairs, t->c->n, &t->rng);
+    for (int e = 0; e < epochs; e++) {
+        if (t->groups == 1) shuffle(t->c->pairs, t->c->n, &t->rng);
+        for (int b = 0; t->groups > 1 && b < t->groups * t->groups; b++) shuffle_block(t, b);
+    }
     t->epoch = epochs;
 }
 

@@ -5,8 +5,8 @@
  *     J = Σ_{X_ij>0} f(X_ij) (w_iᵀ w̃_j + b_i + b̃_j − log X_ij)²,  f(x) = min(1, (x/x_max)^α),
  *
  * trained by AdaGrad over the pairs in a fresh random order each epoch, on several threads at once
- * without locks (Hogwild, as Stanford's glove), each thread recording its minibatches on its own
- * tape. A word's final vector is w + w̃ (u + v).
+ * without locks, each thread recording its minibatches on its own tape. A word's final vector is
+ * w + w̃ (u + v).
  *
  *     text_ids ids;                                    // text_read(path, TEXT_WORDS, v, -1, &ids)
  *     glove_cooc c;
@@ -19,7 +19,7 @@
  *
  * Ownership: a glove struct only points at parameters of the caller's store (as nn/'s layers);
  * glove_cooc owns its pairs; the trainer owns its per-thread tapes and reorders the pairs of the
- * glove_cooc it was given, which must outlive it.
+ * glove_cooc it was given (grouped into blocks, then shuffled), which must outlive it.
  */
 #ifndef SEQGRAD_GLOVE_H
 #define SEQGRAD_GLOVE_H
@@ -114,7 +114,11 @@ typedef struct glove_train_config {
                          none). Biases are not clipped, as Stanford's */
     int batch;        /* pairs per recording on a thread's tape (0: 128); the pairs of a batch
                          see the values from before it */
-    int threads;      /* 0: ad_num_threads() */
+    int threads;      /* 0: ad_num_threads(). On T > 1 threads the pairs are grouped into T x T
+                         blocks by the groups of their two words (every T-th run of 16 ids) and
+                         an epoch is T rounds, thread k on block (k, (k + r) mod T) in round r:
+                         no two threads step the same row at once, and an epoch comes out the
+                         same on every run (not the same as on 1 thread) */
     uint64_t seed;    /* of the shuffles */
     /* Called on the calling thread about every progress_every pairs (0: 1M) with the pairs done
      * in this epoch (an estimate over all threads) and the mean cost so far. May be NULL. */
@@ -132,7 +136,7 @@ glove_trainer *glove_trainer_new(glove *g, glove_cooc *c, const glove_train_conf
 void glove_trainer_free(glove_trainer *t); /* NULL is a no-op */
 const glove_train_config *glove_trainer_config(const glove_trainer *t); /* defaults filled in */
 
-/* Shuffle the pairs, then one pass over them split between the threads. Returns Stanford's
+/* Shuffle the pairs (each block on its own), then one pass over them. Returns Stanford's
  * "cost": ½ Σ f diff² / number of pairs, each term taken before its pair's step. */
 double glove_train_epoch(glove_trainer *t);
 int glove_trainer_epoch(const glove_trainer *t); /* epochs done */

@@ -465,6 +465,57 @@ TEST(glove_trainer_is_stanfords_adagrad) {
     trainer_matches_reference(64, 0, -1);  /* the whole table in one batch, no clip */
 }
 
+/* On T threads the pairs are grouped into T x T blocks by the groups of their words (every T-th
+ * run of 16 ids) and an epoch takes them in T rounds, thread k on block (k, (k + r) mod T) in
+ * round r: blocks of one round share no row, so the epoch equals the blocks one after another.
+ * After the epoch the pairs hold the blocks in order, each in the order it was visited. */
+static int group_of(int w) { return w / 16 % 2; }
+
+TEST(glove_trainer_two_threads_take_blocks_in_rounds) {
+    enum { VOC = 80, DIM = 4, N = 600 };
+    glove_pair *p = malloc(N * sizeof *p);
+    REQUIRE(p);
+    nn_rng r = nn_rng_new(12);
+    for (int k = 0; k < N; k++) /* distinct (i, j): j runs ahead of i by at least 1 */
+        p[k] = (glove_pair){k % VOC, (k % VOC + 1 + k / VOC) % VOC,
+                            (float)(0.5 + 150 * nn_rng_uniform(&r))};
+    glove_cooc X = {.vocab = VOC, .n = N, .pairs = p};
+    ad_params *ps = ad_params_new();
+    nn_rng init = nn_rng_new(6);
+    glove g;
+    glove_init(&g, ps, VOC, DIM, &init);
+    ref_model m = ref_from(&g);
+    glove_trainer *t = glove_trainer_new(&g, &X, &(glove_train_config){
+        .batch = 8, .threads = 2, .seed = 3, .grad_clip = -1});
+    REQUIRE(t != NULL);
+    for (int e = 0; e < 2; e++) {
+        const double cost = glove_train_epoch(t);
+        /* the blocks, in order: (0,0) (0,1) (1,0) (1,1) */
+        size_t start[5] = {0}, k = 0;
+        for (int b = 0; b < 4; b++) {
+            start[b] = k;
+            while (k < N && group_of(p[k].i) * 2 + group_of(p[k].j) == b) k++;
+        }
+        start[4] = k;
+        REQUIRE(k == N); /* every pair in its block */
+        CHECK(start[1] > start[0] && start[2] > start[1] && start[3] > start[2]);
+        double want = 0;
+        const int rounds[2][2] = {{0, 3}, {1, 2}}; /* round 0: (0,0), (1,1); round 1: (0,1), (1,0) */
+        for (int round = 0; round < 2; round++)
+            for (int q = 0; q < 2; q++) {
+                const int b = rounds[round][q];
+                const size_t nb = start[b + 1] - start[b];
+                want += ref_epoch(&m, p + start[b], nb, 8, 0.05, 0.05, INFINITY) * (double)nb;
+            }
+        CHECK_NEAR(cost, want / N, 1e-11, 0);
+    }
+    compare_ref(&g, &m, "two threads");
+    glove_trainer_free(t);
+    ref_free(&m);
+    ad_params_free(ps);
+    free(p);
+}
+
 /* A checkpoint after 2 epochs, resumed by a fresh trainer that replays 2 shuffles, continues as
  * the run that was not interrupted. */
 TEST(glove_trainer_resumes_exactly) {
@@ -511,7 +562,7 @@ TEST(glove_trainer_resumes_exactly) {
 }
 
 /* "A working network drives the loss near 0" (FORMULAS §12): 18 pairs, 9 words of 8 dimensions
- * fit log X exactly. On two threads too (Hogwild: each thread steps the shared rows). */
+ * fit log X exactly. On two threads too (each steps the shared rows, lock-free). */
 static double fit(int threads, int epochs) {
     glove_cooc X;
     example_counts(&X);

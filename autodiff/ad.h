@@ -233,6 +233,28 @@ ad_tensor *(ad_mean)(ad_tape *tp, ad_tensor *x);              /* 1 x 1: Σ_ij x_
 ad_tensor *(ad_sum_rows)(ad_tape *tp, ad_tensor *x);          /* 1 x n: column sums         */
 ad_tensor *(ad_rowdot)(ad_tape *tp, ad_tensor *a, ad_tensor *b); /* m x 1: y_i = a_i · b_i  */
 
+/* ------------------------------------------------- recurrent cells, fused ---- */
+/* A cell's gate math in one pass over the batch (ops_rnn.c), and the product that feeds it. The
+ * gate ops take a step's two products apart: xw = x Wx + bx and hu = h Wh + bh (B x gates·H, in
+ * PyTorch's gate order), and add them inside the pass. Each equals the composition in its comment
+ * (primitive ops), in value and gradient. */
+
+/* y = c + a b; c is m x n, or a 1 x n row added to every row. dc += dy (summed over rows for a
+ * row), da += dy bᵀ, db += aᵀ dy. One gemm into a copy of c. */
+ad_tensor *(ad_addmm)(ad_tape *tp, ad_tensor *c, ad_tensor *a, ad_tensor *b);
+/* LSTM, gates i f g o, p = xw + hu (B x 4H), c B x H:  c' = σ(p_f) ∘ c + σ(p_i) ∘ tanh(p_g) */
+ad_tensor *(ad_lstm_cell)(ad_tape *tp, ad_tensor *xw, ad_tensor *hu, ad_tensor *c);
+/* LSTM output, from the same xw, hu and the new c' (B x H):  h' = σ(p_o) ∘ tanh(c') */
+ad_tensor *(ad_lstm_hidden)(ad_tape *tp, ad_tensor *xw, ad_tensor *hu, ad_tensor *c);
+/* GRU (PyTorch's form), gates r z n, xw and hu B x 3H, h B x H:  r = σ(xw_r + hu_r),
+ * z = σ(xw_z + hu_z), n = tanh(xw_n + r ∘ hu_n), h' = z ∘ h + (1 - z) ∘ n */
+ad_tensor *(ad_gru_cell)(ad_tape *tp, ad_tensor *xw, ad_tensor *hu, ad_tensor *h);
+
+#define ad_addmm(...) AD_AT_(ad_addmm, __VA_ARGS__)
+#define ad_lstm_cell(...) AD_AT_(ad_lstm_cell, __VA_ARGS__)
+#define ad_lstm_hidden(...) AD_AT_(ad_lstm_hidden, __VA_ARGS__)
+#define ad_gru_cell(...) AD_AT_(ad_gru_cell, __VA_ARGS__)
+
 /* ------------------------------------------------------ gradient check ---- */
 
 typedef struct ad_gradcheck_opts {
@@ -285,6 +307,12 @@ _Noreturn void ad_fail_at(const char *file, int line, const char *op, const char
  * never run at once. 0 restores the default: every core. */
 void ad_set_num_threads(int n);
 int ad_num_threads(void);
+
+/* The kernels OpenBLAS uses, e.g. "SkylakeX" (openblas_get_corename). On a CPU with AVX-512, when
+ * OPENBLAS_CORETYPE is unset and OpenBLAS chose an older core, seqgrad switches it to SkylakeX at
+ * start-up (about twice the sgemm speed of its AVX2 kernels); a core set in OPENBLAS_CORETYPE is
+ * kept. */
+const char *ad_blas_core(void);
 
 /* Whether a loop over this many elements should be split across threads: at least AD_PAR_MIN of
  * them, two or more threads to use, and not already inside a parallel region. A loop that fails

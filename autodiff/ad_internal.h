@@ -26,9 +26,13 @@
 
 #include "ad.h"
 
+#include "vecmath.h"
+
 #include <math.h>
 #include <string.h>
 
+/* The float build's exp and tanh are vecmath.h's, which vectorize; the double build keeps libm's
+ * (the reference the gradient tests hold to 1e-7). The others are calls in both builds. */
 #ifdef AD_DOUBLE
 #define AD_EXP exp
 #define AD_LOG log
@@ -37,10 +41,10 @@
 #define AD_FABS fabs
 #define AD_SQRT sqrt
 #else
-#define AD_EXP expf
+#define AD_EXP ad_expf
 #define AD_LOG logf
 #define AD_LOG1P log1pf
-#define AD_TANH tanhf
+#define AD_TANH ad_tanhf
 #define AD_FABS fabsf
 #define AD_SQRT sqrtf
 #endif
@@ -58,6 +62,11 @@ enum {
     /* The op's backward writes only some rows of its first input and records them with
      * ad_param_touch_row (embedding gather); other ops make a parameter's gradient dense. */
     AD_OP_SPARSE_ROWS = 1u << 0,
+    /* The op's backward writes every element of its first input's gradient, and assigns (=)
+     * instead of adding when that input's grad_unset is set: the tape then skips clearing a
+     * buffer that is about to be overwritten (the logits' gradient of a language model is tens
+     * of MB). The tape sets grad_unset only when this op is the first to write that gradient. */
+    AD_OP_SETS_GRAD0 = 1u << 1,
 };
 
 typedef enum { AD_KIND_NODE, AD_KIND_INPUT, AD_KIND_PARAM } ad_kind;
@@ -73,6 +82,7 @@ struct ad_tensor {
     int nin;
     ad_kind kind;
     bool requires_grad;    /* a gradient must flow here: a parameter, or depends on one */
+    bool grad_unset;       /* grad is allocated but not cleared: its first writer assigns */
     ad_tape *tape;         /* NULL for parameters */
     unsigned gen;          /* the tape's recording it belongs to (see ad_tape_reset) */
     /* What an op keeps for its backward: scalar arguments and one arena buffer. */
@@ -114,11 +124,16 @@ void ad_param_touch_row(ad_tensor *param, int row);
 void ad_param_mark_dense(ad_tensor *param);
 
 
-/* Stable logistic function: never exponentiates a positive number. */
+/* Stable logistic function: never exponentiates a positive number. The float build's is
+ * vecmath.h's ad_sigmoidf, without a branch, so a loop over it vectorizes. */
 static inline ad_real ad_sigmoid_of(ad_real x) {
+#ifdef AD_DOUBLE
     if (x >= 0) return 1 / (1 + AD_EXP(-x));
     ad_real e = AD_EXP(x);
     return e / (1 + e);
+#else
+    return ad_sigmoidf(x);
+#endif
 }
 
 /*
@@ -128,33 +143,48 @@ static inline ad_real ad_sigmoid_of(ad_real x) {
  *   static void name_backward(ad_tensor *y)                              — dx += dy * DERIVATIVE
  * FORWARD is an expression in x and a; DERIVATIVE one in x, y and a (y the output value). The
  * public builder, with its own signature and math comment, then calls name_build.
+ * The loops are name_forward_run / name_backward_run over a range [k0, k1), built for the widest
+ * vectors (AD_VECTOR_CLONES); the tensor is cut into AD_CHUNK pieces for the OpenMP threads.
  */
+#define AD_CHUNK 4096
 #define AD_ELEMENTWISE(name, FORWARD, DERIVATIVE)                                                  \
-    static void name##_backward(ad_tensor *yt) {                                                   \
-        ad_tensor *xt = yt->in[0];                                                                 \
-        if (!xt->grad) return;                                                                     \
-        const ad_real a = yt->arg[0];                                                              \
-        const ad_real *restrict xv = xt->val, *restrict yv = yt->val, *restrict dy = yt->grad;    \
-        ad_real *restrict dx = xt->grad;                                                           \
-        const ptrdiff_t n = (ptrdiff_t)ad_size(yt);                                                \
-        AD_PARALLEL_FOR((size_t)n, for (ptrdiff_t k = 0; k < n; k++) {                             \
+    AD_VECTOR_CLONES                                                                               \
+    static void name##_backward_run(const ad_real *restrict xv, const ad_real *restrict yv,       \
+                                    const ad_real *restrict dy, ad_real *restrict dx, ad_real a,  \
+                                    ptrdiff_t k0, ptrdiff_t k1) {                                  \
+        for (ptrdiff_t k = k0; k < k1; k++) {                                                      \
             const ad_real x = xv[k], y = yv[k];                                                    \
             (void)x, (void)y, (void)a;                                                             \
             dx[k] += dy[k] * (DERIVATIVE);                                                         \
+        }                                                                                          \
+    }                                                                                              \
+    static void name##_backward(ad_tensor *yt) {                                                   \
+        ad_tensor *xt = yt->in[0];                                                                 \
+        if (!xt->grad) return;                                                                     \
+        const ptrdiff_t n = (ptrdiff_t)ad_size(yt), chunks = (n + AD_CHUNK - 1) / AD_CHUNK;       \
+        AD_PARALLEL_FOR((size_t)n, for (ptrdiff_t c = 0; c < chunks; c++) {                        \
+            name##_backward_run(xt->val, yt->val, yt->grad, xt->grad, yt->arg[0], c * AD_CHUNK,    \
+                                c == chunks - 1 ? n : (c + 1) * AD_CHUNK);                         \
         });                                                                                        \
     }                                                                                              \
     static const ad_op name##_op = {"ad_" #name, name##_backward, 0};                              \
+    AD_VECTOR_CLONES                                                                               \
+    static void name##_forward_run(const ad_real *restrict xv, ad_real *restrict yv, ad_real a,   \
+                                   ptrdiff_t k0, ptrdiff_t k1) {                                   \
+        for (ptrdiff_t k = k0; k < k1; k++) {                                                      \
+            const ad_real x = xv[k];                                                               \
+            (void)a;                                                                               \
+            yv[k] = (FORWARD);                                                                     \
+        }                                                                                          \
+    }                                                                                              \
     static ad_tensor *name##_build(ad_tape *tp, ad_tensor *xt, ad_real a) {                        \
         if (!xt) ad_fail(tp, "ad_" #name, "input is NULL");                                       \
         ad_tensor *yt = ad_node(tp, &name##_op, xt->rows, xt->cols, 1, xt);                        \
         yt->arg[0] = a;                                                                            \
-        const ad_real *restrict xv = xt->val;                                                      \
-        ad_real *restrict yv = yt->val;                                                            \
-        const ptrdiff_t n = (ptrdiff_t)ad_size(yt);                                                \
-        AD_PARALLEL_FOR((size_t)n, for (ptrdiff_t k = 0; k < n; k++) {                             \
-            const ad_real x = xv[k];                                                               \
-            (void)a;                                                                               \
-            yv[k] = (FORWARD);                                                                     \
+        const ptrdiff_t n = (ptrdiff_t)ad_size(yt), chunks = (n + AD_CHUNK - 1) / AD_CHUNK;       \
+        AD_PARALLEL_FOR((size_t)n, for (ptrdiff_t c = 0; c < chunks; c++) {                        \
+            name##_forward_run(xt->val, yt->val, a, c * AD_CHUNK,                                  \
+                               c == chunks - 1 ? n : (c + 1) * AD_CHUNK);                          \
         });                                                                                        \
         return ad_done(tp, yt);                                                                    \
     }

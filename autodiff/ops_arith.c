@@ -7,61 +7,117 @@
  */
 #include "ad_internal.h"
 
-/* Where y[i,j] reads x: row i or 0, column j or 0. */
+/*
+ * How y reads an operand x of an m x n result: row i of y starts at x + i·row_stride and steps
+ * col_stride along the row. row_stride is 0 when x has one row (a bias), col_stride 0 when x has
+ * one column. So every broadcast comes down to rows whose operands step 1 or 0, and the kernels
+ * below are loops over one such row, specialised on the two steps: contiguous loops that
+ * vectorize, with no index arithmetic or switch per element.
+ */
 typedef struct {
     const ad_real *v;
     ad_real *g;
-    size_t row_stride; /* 0 when x has one row */
-    size_t col_stride; /* 0 when x has one column */
+    ptrdiff_t row_stride; /* 0 when x has one row */
+    ptrdiff_t col_stride; /* 0 when x has one column */
 } operand;
 
 static operand operand_of(const ad_tensor *x, const ad_tensor *y) {
-    return (operand){x->val, x->grad, x->rows == 1 && y->rows > 1 ? 0 : (size_t)x->cols,
+    return (operand){x->val, x->grad, x->rows == 1 && y->rows > 1 ? 0 : (ptrdiff_t)x->cols,
                      x->cols == 1 && y->cols > 1 ? 0 : 1};
-}
-#define AT(o, i, j) ((i) * (o).row_stride + (j) * (o).col_stride)
-
-/* Rows may be processed in parallel only when no gradient written collapses rows together. */
-static bool rows_independent(const ad_tensor *y) {
-    for (int k = 0; k < y->nin; k++)
-        if (y->in[k]->grad && y->in[k]->rows == 1 && y->rows > 1) return false;
-    return ad_size(y) >= AD_PAR_MIN;
 }
 
 enum binary_kind { ADD, SUB, MUL, DIV };
 
-static void binary_backward(ad_tensor *y) {
+/* The rows a kernel runs over: y's rows, or, when both operands are the shape of y, pieces of
+ * AD_CHUNK of the whole as if it were one long row (a 20 x 1 gate is then one loop, not 20). */
+typedef struct {
+    ptrdiff_t count, len, last_len; /* rows, their length, the last one's */
+    ptrdiff_t stride[2];            /* of each operand between rows */
+    ptrdiff_t step[2];              /* of each operand along a row: 1 or 0 */
+} row_plan;
+
+static row_plan plan_rows(const ad_tensor *y) {
     const operand a = operand_of(y->in[0], y), b = operand_of(y->in[1], y);
-    const enum binary_kind kind = (enum binary_kind)y->iarg[0];
-    const ptrdiff_t m = y->rows, n = y->cols;
-    const ad_real *dy = y->grad, *yv = y->val;
-    AD_PARALLEL_FOR(rows_independent(y) ? AD_PAR_MIN : 0,
-        for (ptrdiff_t i = 0; i < m; i++) {
-            for (ptrdiff_t j = 0; j < n; j++) {
-                const ad_real g = dy[i * n + j];
-                const size_t ka = AT(a, (size_t)i, (size_t)j), kb = AT(b, (size_t)i, (size_t)j);
-                switch (kind) {
-                case ADD: /* y = a + b; da += dy, db += dy */
-                    if (a.g) a.g[ka] += g;
-                    if (b.g) b.g[kb] += g;
-                    break;
-                case SUB: /* y = a - b; da += dy, db -= dy */
-                    if (a.g) a.g[ka] += g;
-                    if (b.g) b.g[kb] -= g;
-                    break;
-                case MUL: /* y = a b; da += dy b, db += dy a */
-                    if (a.g) a.g[ka] += g * b.v[kb];
-                    if (b.g) b.g[kb] += g * a.v[ka];
-                    break;
-                case DIV: /* y = a / b; da += dy / b, db -= dy y / b */
-                    if (a.g) a.g[ka] += g / b.v[kb];
-                    if (b.g) b.g[kb] -= g * yv[i * n + j] / b.v[kb];
-                    break;
-                }
-            }
-        });
+    const ptrdiff_t m = y->rows, n = y->cols, size = m * n;
+    if (a.col_stride == 1 && b.col_stride == 1 && a.row_stride == n && b.row_stride == n) {
+        const ptrdiff_t count = (size + AD_CHUNK - 1) / AD_CHUNK;
+        return (row_plan){count, AD_CHUNK, size - (count - 1) * AD_CHUNK, {AD_CHUNK, AD_CHUNK},
+                          {1, 1}};
+    }
+    return (row_plan){m, n, n, {a.row_stride, b.row_stride}, {a.col_stride, b.col_stride}};
 }
 
+/* One row of the forward: y[j] = u[j·su] ∘ v[j·sv], each step 1 or 0. */
+#define BINARY_ROW(OP)                                                                             \
+    do {                                                                                           \
+        if (su && sv) for (ptrdiff_t j = 0; j < n; j++) y[j] = u[j] OP v[j];                       \
+        else if (su) for (ptrdiff_t j = 0; j < n; j++) y[j] = u[j] OP v[0];                        \
+        else if (sv) for (ptrdiff_t j = 0; j < n; j++) y[j] = u[0] OP v[j];                        \
+        else for (ptrdiff_t j = 0; j < n; j++) y[j] = u[0] OP v[0];                                \
+    } while (0)
+
+AD_VECTOR_CLONES
+static void binary_row(enum binary_kind kind, ad_real *restrict y, const ad_real *restrict u,
+                       ptrdiff_t su, const ad_real *restrict v, ptrdiff_t sv, ptrdiff_t n) {
+    switch (kind) {
+    case ADD: BINARY_ROW(+); break;
+    case SUB: BINARY_ROW(-); break;
+    case MUL: BINARY_ROW(*); break;
+    case DIV: BINARY_ROW(/); break;
+    }
+}
+
+/*
+ * One row of the backward for one operand x, whose gradient is g (step sg) and value xv (the same
+ * step), the other operand's value o (step so): g[j·sg] += T for j < n. With sg = 0 (x has one
+ * column) the row's terms are summed first, in double, and added once.
+ */
+#define GRAD_ROW(T)                                                                                \
+    do {                                                                                           \
+        if (sg) {                                                                                  \
+            if (so) for (ptrdiff_t j = 0; j < n; j++) { const ad_real O = o[j], X = xv[j];         \
+                                                        (void)O, (void)X; g[j] += (T); }           \
+            else for (ptrdiff_t j = 0; j < n; j++) { const ad_real O = o[0], X = xv[j];            \
+                                                     (void)O, (void)X; g[j] += (T); }              \
+        } else {                                                                                   \
+            double s = 0;                                                                          \
+            for (ptrdiff_t j = 0; j < n; j++) { const ad_real O = o[j * so], X = xv[0];            \
+                                                (void)O, (void)X; s += (double)(T); }              \
+            g[0] += (ad_real)s;                                                                    \
+        }                                                                                          \
+    } while (0)
+
+/* The rules: y = a + b: da += dy, db += dy;  y = a - b: da += dy, db -= dy;
+ *            y = a b: da += dy b, db += dy a;  y = a / b: da += dy / b, db -= dy y / b */
+AD_VECTOR_CLONES
+static void grad_row(enum binary_kind kind, bool second, ad_real *restrict g, ptrdiff_t sg,
+                     const ad_real *restrict xv, const ad_real *restrict o, ptrdiff_t so,
+                     const ad_real *restrict dy, const ad_real *restrict yv, ptrdiff_t n) {
+    switch (kind) {
+    case ADD: GRAD_ROW(dy[j]); break;
+    case SUB: if (second) GRAD_ROW(-dy[j]); else GRAD_ROW(dy[j]); break;
+    case MUL: GRAD_ROW(dy[j] * O); break;
+    case DIV: if (second) GRAD_ROW(-(dy[j] * yv[j] / X)); else GRAD_ROW(dy[j] / O); break;
+    }
+}
+
+static void binary_backward(ad_tensor *y) {
+    const enum binary_kind kind = (enum binary_kind)y->iarg[0];
+    const row_plan p = plan_rows(y);
+    for (int k = 0; k < 2; k++) {
+        const ad_tensor *x = y->in[k], *other = y->in[1 - k];
+        if (!x->grad) continue;
+        /* A row-broadcast x (a bias) gets the sum over y's rows: they all add into the same
+         * row of its gradient, so they go one after another, never split across threads. */
+        const size_t par = p.stride[k] == 0 && p.count > 1 ? 0 : ad_size(y);
+        AD_PARALLEL_FOR(par, for (ptrdiff_t i = 0; i < p.count; i++) {
+            grad_row(kind, k == 1, x->grad + i * p.stride[k], p.step[k],
+                     x->val + i * p.stride[k], other->val + i * p.stride[1 - k], p.step[1 - k],
+                     y->grad + i * p.len, y->val + i * p.len,
+                     i == p.count - 1 ? p.last_len : p.len);
+        });
+    }
+}
 static const ad_op add_op = {"ad_add", binary_backward, 0};
 static const ad_op sub_op = {"ad_sub", binary_backward, 0};
 static const ad_op mul_op = {"ad_mul", binary_backward, 0};
@@ -82,23 +138,11 @@ static ad_tensor *binary(ad_tape *tp, const ad_op *op, enum binary_kind kind, ad
     const int n = broadcast_dim(tp, op, a, b, a->cols, b->cols);
     ad_tensor *y = ad_node(tp, op, m, n, 2, a, b);
     y->iarg[0] = kind;
-    const operand oa = operand_of(a, y), ob = operand_of(b, y);
-    ad_real *yv = y->val;
-    AD_PARALLEL_FOR(ad_size(y),
-        for (ptrdiff_t i = 0; i < m; i++) {
-            for (ptrdiff_t j = 0; j < n; j++) {
-                const ad_real u = oa.v[AT(oa, (size_t)i, (size_t)j)];
-                const ad_real v = ob.v[AT(ob, (size_t)i, (size_t)j)];
-                ad_real r = 0;
-                switch (kind) {
-                case ADD: r = u + v; break;
-                case SUB: r = u - v; break;
-                case MUL: r = u * v; break;
-                case DIV: r = u / v; break;
-                }
-                yv[i * n + j] = r;
-            }
-        });
+    const row_plan p = plan_rows(y);
+    AD_PARALLEL_FOR(ad_size(y), for (ptrdiff_t i = 0; i < p.count; i++) {
+        binary_row(kind, y->val + i * p.len, a->val + i * p.stride[0], p.step[0],
+                   b->val + i * p.stride[1], p.step[1], i == p.count - 1 ? p.last_len : p.len);
+    });
     return ad_done(tp, y);
 }
 

@@ -8,15 +8,108 @@
  */
 #include "ad_internal.h"
 
-/* Row i of an m x n tensor: its max, and Σ_j exp(x_ij - max) in double (n terms of at most 1). */
-static double row_sum_exp(const ad_real *x, ptrdiff_t n, ad_real *max_out) {
+/*
+ * The row kernels, built for the widest vectors. A max or a sum is kept in AD_LANES running lanes
+ * (one AVX-512 vector of floats) so the loop vectorizes without reordering a single sum; the sums
+ * are in double, as the one-by-one sums they replace were: Σ exp over 10000 classes in float
+ * lanes would lose ~1e-6 of the loss.
+ */
+enum { AD_LANES = 16 };
+
+/*
+ * max_j x_j of a row of n >= 1, in four of GCC's 16-byte vectors (4 floats or 2 doubles, SSE2's
+ * width): written as a scalar loop, a max with IEEE semantics does not vectorize, and wider
+ * generic vectors come out scalar in the clones that lack them. The max is cheap beside the
+ * exponentials; what matters is that no clone does it one value at a time.
+ */
+#ifdef AD_DOUBLE
+typedef int64_t ad_real_bits;
+#else
+typedef int32_t ad_real_bits;
+#endif
+typedef ad_real ad_vreal __attribute__((vector_size(16)));
+typedef ad_real_bits ad_vbits __attribute__((vector_size(16)));
+enum { AD_VLEN = 16 / sizeof(ad_real), AD_VACC = 4 };
+
+/* lane = the larger of v and lane, lane by lane (lane where v is NaN). A macro: a function
+ * taking vectors by value would depend on the clone's ABI. */
+#define VMAX_INTO(lane, v)                                                                         \
+    do {                                                                                           \
+        const ad_vbits gt_ = (v) > (lane); /* all ones where v is larger */                        \
+        (lane) = (ad_vreal)((gt_ & (ad_vbits)(v)) | (~gt_ & (ad_vbits)(lane)));                    \
+    } while (0)
+
+AD_VECTOR_CLONES
+static ad_real row_max(const ad_real *restrict x, ptrdiff_t n) {
+    ad_vreal lane[AD_VACC];
+    for (int a = 0; a < AD_VACC; a++)
+        for (int l = 0; l < AD_VLEN; l++) lane[a][l] = x[0];
+    ptrdiff_t j = 0;
+    for (; j + AD_VACC * AD_VLEN <= n; j += AD_VACC * AD_VLEN)
+        for (int a = 0; a < AD_VACC; a++) {
+            ad_vreal v;
+            memcpy(&v, x + j + a * AD_VLEN, sizeof v);
+            VMAX_INTO(lane[a], v);
+        }
+    for (int a = 1; a < AD_VACC; a++) VMAX_INTO(lane[0], lane[a]);
     ad_real mx = x[0];
-    for (ptrdiff_t j = 1; j < n; j++)
-        if (x[j] > mx) mx = x[j];
+    for (; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int l = 0; l < AD_VLEN; l++) mx = lane[0][l] > mx ? lane[0][l] : mx;
+    return mx;
+}
+
+/* Σ_j exp(x_j - mx), in double (n terms of at most 1) */
+AD_VECTOR_CLONES
+static double row_sum_exp(const ad_real *restrict x, ptrdiff_t n, ad_real mx) {
+    double lane[AD_LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + AD_LANES <= n; j += AD_LANES)
+        for (int l = 0; l < AD_LANES; l++) lane[l] += (double)AD_EXP(x[j + l] - mx);
     double s = 0;
-    for (ptrdiff_t j = 0; j < n; j++) s += (double)AD_EXP(x[j] - mx);
-    *max_out = mx;
+    for (; j < n; j++) s += (double)AD_EXP(x[j] - mx);
+    for (int l = 0; l < AD_LANES; l++) s += lane[l];
     return s;
+}
+
+/* Σ_j a_j b_j, in double */
+AD_VECTOR_CLONES
+static double row_dot(const ad_real *restrict a, const ad_real *restrict b, ptrdiff_t n) {
+    double lane[AD_LANES] = {0};
+    ptrdiff_t j = 0;
+    for (; j + AD_LANES <= n; j += AD_LANES)
+        for (int l = 0; l < AD_LANES; l++) lane[l] += (double)a[j + l] * (double)b[j + l];
+    double s = 0;
+    for (; j < n; j++) s += (double)a[j] * (double)b[j];
+    for (int l = 0; l < AD_LANES; l++) s += lane[l];
+    return s;
+}
+
+/* y_j = exp(x_j - mx) / s, the quotient in double as one product by 1/s */
+AD_VECTOR_CLONES
+static void row_softmax(const ad_real *restrict x, ad_real *restrict y, ptrdiff_t n, ad_real mx,
+                        double inv_s) {
+    for (ptrdiff_t j = 0; j < n; j++) y[j] = (ad_real)((double)AD_EXP(x[j] - mx) * inv_s);
+}
+
+/* dx_j += y_j (dy_j - dot) */
+AD_VECTOR_CLONES
+static void row_softmax_grad(const ad_real *restrict y, const ad_real *restrict dy,
+                             ad_real *restrict dx, ptrdiff_t n, ad_real dot) {
+    for (ptrdiff_t j = 0; j < n; j++) dx[j] += y[j] * (dy[j] - dot);
+}
+
+/* dx_j += g exp((x_j - mx) - log_s): g times the softmax, recomputed */
+AD_VECTOR_CLONES
+static void row_add_softmax(const ad_real *restrict x, ad_real *restrict dx, ptrdiff_t n,
+                            ad_real mx, ad_real log_s, ad_real g) {
+    for (ptrdiff_t j = 0; j < n; j++) dx[j] += g * AD_EXP((x[j] - mx) - log_s);
+}
+
+/* dx_j = g exp((x_j - mx) - log_s): the same, into a gradient not yet written (AD_OP_SETS_GRAD0) */
+AD_VECTOR_CLONES
+static void row_set_softmax(const ad_real *restrict x, ad_real *restrict dx, ptrdiff_t n,
+                            ad_real mx, ad_real log_s, ad_real g) {
+    for (ptrdiff_t j = 0; j < n; j++) dx[j] = g * AD_EXP((x[j] - mx) - log_s);
 }
 
 /* ------------------------------------------------------------------ softmax ---- */
@@ -29,10 +122,7 @@ static void softmax_backward(ad_tensor *y) {
     AD_PARALLEL_FOR(m * n,
         for (ptrdiff_t i = 0; i < m; i++) {
             const ad_real *yv = y->val + i * n, *dy = y->grad + i * n;
-            ad_real *dx = x->grad + i * n;
-            double dot = 0;
-            for (ptrdiff_t j = 0; j < n; j++) dot += (double)dy[j] * (double)yv[j];
-            for (ptrdiff_t j = 0; j < n; j++) dx[j] += yv[j] * (dy[j] - (ad_real)dot);
+            row_softmax_grad(yv, dy, x->grad + i * n, n, (ad_real)row_dot(dy, yv, n));
         });
 }
 static const ad_op softmax_op = {"ad_softmax", softmax_backward, 0};
@@ -44,10 +134,8 @@ ad_tensor *(ad_softmax)(ad_tape *tp, ad_tensor *x) {
     AD_PARALLEL_FOR(m * n,
         for (ptrdiff_t i = 0; i < m; i++) {
             const ad_real *xv = x->val + i * n;
-            ad_real *yv = y->val + i * n;
-            ad_real mx;
-            const double inv = 1 / row_sum_exp(xv, n, &mx);
-            for (ptrdiff_t j = 0; j < n; j++) yv[j] = (ad_real)((double)AD_EXP(xv[j] - mx) * inv);
+            const ad_real mx = row_max(xv, n);
+            row_softmax(xv, y->val + i * n, n, mx, 1 / row_sum_exp(xv, n, mx));
         });
     return ad_done(tp, y);
 }
@@ -76,18 +164,22 @@ static void xent_backward(ad_tensor *y) {
     const xent_cache *c = y->aux;
     const double g = (double)y->grad[0] * c->scale;
     const ptrdiff_t m = x->rows, n = x->cols;
+    const bool set = x->grad_unset; /* the first writer of x's gradient: = instead of += */
     AD_PARALLEL_FOR(m * n,
         for (ptrdiff_t i = 0; i < m; i++) {
             const double w = c->weight ? (double)c->weight[i] : 1.0;
-            if (w == 0) continue;
-            const ad_real gi = (ad_real)(g * w), mx = c->max[i], log_s = c->log_s[i];
-            const ad_real *xv = x->val + i * n;
             ad_real *dx = x->grad + i * n;
-            for (ptrdiff_t j = 0; j < n; j++) dx[j] += gi * AD_EXP((xv[j] - mx) - log_s);
+            if (w == 0) {
+                if (set) memset(dx, 0, (size_t)n * sizeof *dx);
+                continue;
+            }
+            const ad_real gi = (ad_real)(g * w);
+            if (set) row_set_softmax(x->val + i * n, dx, n, c->max[i], c->log_s[i], gi);
+            else row_add_softmax(x->val + i * n, dx, n, c->max[i], c->log_s[i], gi);
             dx[c->target[i]] -= gi;
         });
 }
-static const ad_op xent_op = {"ad_softmax_xent", xent_backward, 0};
+static const ad_op xent_op = {"ad_softmax_xent", xent_backward, AD_OP_SETS_GRAD0};
 
 ad_tensor *(ad_softmax_xent)(ad_tape *tp, ad_tensor *logits, const int *targets,
                              const ad_real *weights) {
@@ -130,8 +222,8 @@ ad_tensor *(ad_softmax_xent)(ad_tape *tp, ad_tensor *logits, const int *targets,
         for (ptrdiff_t i = 0; i < m; i++) {
             const double w = c->weight ? (double)c->weight[i] : 1.0;
             const ad_real *xv = logits->val + i * n;
-            ad_real mx;
-            const double log_s = log(row_sum_exp(xv, n, &mx));
+            const ad_real mx = row_max(xv, n);
+            const double log_s = log(row_sum_exp(xv, n, mx));
             c->max[i] = mx;
             c->log_s[i] = (ad_real)log_s;
             if (w == 0) continue;

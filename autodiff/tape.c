@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <cblas.h> /* openblas_set_num_threads */
+#include <cblas.h> /* openblas_set_num_threads, openblas_get_corename */
+#include <dlfcn.h>  /* dlsym: OpenBLAS's kernel switch, when it has one */
+#include <string.h>
+#include <strings.h> /* strcasecmp */
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -309,10 +312,34 @@ ad_real ad_item(const ad_tensor *t) {
 
 /* ---------------------------------------------------------- reverse pass ---- */
 
+/* Clear n reals; a large buffer (the logits' gradient of a language model is tens of MB) on all
+ * threads, or the zeroing alone caps what a second thread can gain. */
+static void zero_reals(ad_real *v, size_t n) {
+    enum { SLICE = 16384 }; /* 64 KiB of floats per memset */
+    if (!ad_parallel_worth(n)) {
+        memset(v, 0, n * sizeof *v);
+        return;
+    }
+    const ptrdiff_t slices = (ptrdiff_t)((n + SLICE - 1) / SLICE);
+    AD_PARALLEL_FOR(n, for (ptrdiff_t s = 0; s < slices; s++) {
+        const size_t lo = (size_t)s * SLICE, len = n - lo < SLICE ? n - lo : SLICE;
+        memset(v + lo, 0, len * sizeof *v);
+    });
+}
+
+/* A node's gradient buffer is made (and cleared) when its last consumer's backward is about to
+ * add into it: just before use, so it is still in cache for the first +=. */
 static void ensure_grad(ad_tape *tp, ad_tensor *x) {
     if (x->grad || !x->requires_grad) return; /* parameters always have theirs */
     x->grad = ad_alloc(tp, ad_size(x) * sizeof(ad_real));
-    memset(x->grad, 0, ad_size(x) * sizeof(ad_real));
+    zero_reals(x->grad, ad_size(x));
+}
+
+/* Whether x is also an input of y after its first place (then y both sets and adds to it). */
+static bool appears_again(const ad_tensor *y, const ad_tensor *x) {
+    for (int j = 1; j < y->nin; j++)
+        if (y->in[j] == x) return true;
+    return false;
 }
 
 static int node_index(const ad_tape *tp, const ad_tensor *y) {
@@ -337,7 +364,7 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
 
     /* A second backward over the same recording starts the intermediates from zero again. */
     for (int i = 0; i <= last; i++)
-        if (tp->nodes[i]->grad) memset(tp->nodes[i]->grad, 0, ad_size(tp->nodes[i]) * sizeof(ad_real));
+        if (tp->nodes[i]->grad) zero_reals(tp->nodes[i]->grad, ad_size(tp->nodes[i]));
     ensure_grad(tp, loss);
     loss->grad[0] = 1;
 
@@ -346,11 +373,18 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
         if (!y->grad || !y->op->backward) continue; /* not on the loss's path, or a leaf */
         for (int j = 0; j < y->nin; j++) {
             ad_tensor *x = y->in[j];
+            if (j == 0 && !x->grad && x->requires_grad && (y->op->flags & AD_OP_SETS_GRAD0) &&
+                !appears_again(y, x)) {
+                x->grad = ad_alloc(tp, ad_size(x) * sizeof(ad_real)); /* y assigns all of it */
+                x->grad_unset = true;
+                continue;
+            }
             ensure_grad(tp, x);
             if (x->kind == AD_KIND_PARAM && x->grad && !(j == 0 && (y->op->flags & AD_OP_SPARSE_ROWS)))
                 ad_param_mark_dense(x);
         }
         y->op->backward(y);
+        if (y->nin > 0) y->in[0]->grad_unset = false; /* y has written it now */
         if (tp->check_finite)
             for (int j = 0; j < y->nin; j++)
                 if (y->in[j]->grad) check_finite(y->in[j], y->in[j]->grad, "gradient", y);
@@ -393,3 +427,58 @@ int ad_num_threads(void) {
     return 1;
 #endif
 }
+
+/* ----------------------------------------------------------- BLAS kernels ---- */
+/*
+ * A DYNAMIC_ARCH OpenBLAS (Debian's) picks its kernels when it loads, from the CPU, or from
+ * OPENBLAS_CORETYPE when that is set. On a CPU with AVX-512 its SkylakeX kernels do about twice
+ * the sgemm work per second of the Haswell (AVX2) ones, but 0.3.21 does not know every AVX-512 CPU
+ * and can settle for Haswell or older. Before main (OpenBLAS's own constructor has run: it is a
+ * library we depend on), when the CPU and the OS support AVX-512 and the user did not choose a
+ * core, ask OpenBLAS to choose again with OPENBLAS_CORETYPE=SkylakeX. gotoblas_dynamic_quit and
+ * _init are looked up at run time: an OpenBLAS built for one CPU has neither and keeps its
+ * kernels. No BLAS call can be running yet, so swapping the kernel table is safe.
+ */
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+static bool blas_core_has_avx512(const char *core) {
+    static const char *const fast[] = {"SkylakeX", "Cooperlake", "SapphireRapids"};
+    for (size_t i = 0; i < sizeof fast / sizeof fast[0]; i++)
+        if (strcasecmp(core, fast[i]) == 0) return true;
+    return false;
+}
+
+static void (*blas_symbol(const char *name))(void) {
+    void (*fn)(void) = NULL;
+    void *p = dlsym(RTLD_DEFAULT, name);
+    if (p) memcpy(&fn, &p, sizeof fn); /* ISO C has no cast from object to function pointer */
+    return fn;
+}
+
+__attribute__((constructor)) static void blas_pick_fast_core(void) {
+    if (getenv("OPENBLAS_CORETYPE")) return; /* the user's choice stands */
+    __builtin_cpu_init();
+    /* libgcc's test includes the OS's support for the AVX-512 registers (XCR0) */
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+        return;
+    const char *core = openblas_get_corename();
+    if (!core || blas_core_has_avx512(core)) return;
+    void (*quit)(void) = blas_symbol("gotoblas_dynamic_quit");
+    void (*init)(void) = blas_symbol("gotoblas_dynamic_init");
+    if (!quit || !init) return;
+    /* gotoblas_dynamic_init reads the variable; remove it afterwards so the environment the
+     * program and its children see is the one it was started with */
+    if (setenv("OPENBLAS_CORETYPE", "SkylakeX", 1) != 0) return;
+    quit();
+    init();
+    unsetenv("OPENBLAS_CORETYPE");
+}
+#endif
+
+/* The kernels OpenBLAS uses, e.g. "SkylakeX" (its openblas_get_corename). */
+const char *ad_blas_core(void) {
+    const char *core = openblas_get_corename();
+    return core ? core : "unknown";
+}
+

@@ -164,8 +164,9 @@ static stats stats_of(const double *v, int n) {
  * One entry per distinct cblas_sgemm call: C (m x n) = op(A) (m x k) op(B) (k x n) + beta C, row
  * major, made count times per step. 2 m n k FLOPs each.
  *
- * A product y = x W with x (rows x in) and W (in x out) costs three GEMMs per training step:
- *   forward   y  = x W       (rows, out, in)  N N  beta 0
+ * A layer y = x W + b with x (rows x in) and W (in x out) costs three GEMMs per training step
+ * (every layer here has a bias, which ad_addmm copies into y before the product):
+ *   forward   y  = b + x W   (rows, out, in)  N N  beta 1
  *   backward  dx += dy Wᵀ    (rows, in, out)  N T  beta 1   (only when x needs a gradient)
  *             dW += xᵀ dy    (in, out, rows)  T N  beta 1
  * so 6·rows·in·out FLOPs when x needs a gradient, 4·rows·in·out when it does not.
@@ -201,7 +202,7 @@ static void list_add(gemm_list *l, gemm_shape s) {
 
 /* y = x W, x rows x in, W in x out, made count times: the three GEMMs above. */
 static void list_linear(gemm_list *l, int rows, int in, int out, bool need_dx, long count) {
-    list_add(l, (gemm_shape){rows, out, in, false, false, false, count});
+    list_add(l, (gemm_shape){rows, out, in, false, false, true, count});
     if (need_dx) list_add(l, (gemm_shape){rows, in, out, false, true, true, count});
     list_add(l, (gemm_shape){in, out, rows, true, false, true, count});
 }
@@ -316,8 +317,9 @@ static int config_tokens(const config *c) {
  * (LSTM 4, GRU 3, Elman 1), hidden H, input I, T steps of B sequences, per direction:
  *   input projection, all steps at once:  linear(T·B, I, G·H), dx needed (the embedding or the
  *                                          layer below takes it)
- *   recurrence, per step:  forward (B, G·H, H) NN x T;  dh (B, H, G·H) NT x (T-1): the initial
- *                          state enters detached, so the first step's dh is not needed;
+ *   recurrence, per step:  forward (B, G·H, H) NN x T, beta 1 (added onto a copy of bh);
+ *                          dh (B, H, G·H) NT x (T-1): the initial state enters detached, so
+ *                          the first step's dh is not needed;
  *                          dWh (H, G·H, B) TN x T
  * then the output layer linear(T·B, H·dirs, classes). The window LM: linear(B, window·E, hidden)
  * with dx (the embeddings), then linear(B, hidden, vocab).
@@ -335,7 +337,9 @@ static void config_gemms(const config *c, gemm_list *l) {
     for (int layer = 0; layer < c->layers; layer++) {
         for (int d = 0; d < dirs; d++) {
             list_linear(l, T * B, in, G * H, true, 1);
-            list_add(l, (gemm_shape){B, G * H, H, false, false, false, T});
+            /* h Wh: one product per step; the cells add it onto bh's copy (ad_addmm, beta 1),
+             * except GRU_CHO, which writes it fresh */
+            list_add(l, (gemm_shape){B, G * H, H, false, false, c->cell != NN_GRU_CHO, T});
             if (T > 1) list_add(l, (gemm_shape){B, H, G * H, false, true, true, T - 1});
             list_add(l, (gemm_shape){H, G * H, B, true, false, true, T});
         }

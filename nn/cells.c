@@ -20,7 +20,7 @@ static ad_tensor *gate(ad_tape *tp, ad_tensor *all, int g, int H) {
  */
 static void elman_step(ad_tape *tp, const nn_cell *c, ad_tensor *xw, ad_tensor *const *s,
                        ad_tensor **next) {
-    ad_tensor *a = ad_add(tp, xw, ad_add(tp, ad_matmul(tp, s[0], c->Wh), c->bh));
+    ad_tensor *a = ad_add(tp, ad_addmm(tp, xw, s[0], c->Wh), c->bh); /* xw + h Wh, one gemm */
     next[0] = c->kind == NN_ELMAN_RELU ? ad_relu(tp, a) : ad_tanh(tp, a);
 }
 
@@ -29,17 +29,15 @@ static void elman_step(ad_tape *tp, const nn_cell *c, ad_tensor *xw, ad_tensor *
  *   i = σ(x W_i + h U_i + b_i)     f = σ(x W_f + h U_f + b_f)
  *   g = tanh(x W_g + h U_g + b_g)  o = σ(x W_o + h U_o + b_o)
  *   c' = f ∘ c + i ∘ g             h' = o ∘ tanh(c')
+ * With hu = h Wh + bh, the gate math is two fused ops (one pass each; ad.h), equal to
+ *   z = xw + hu;  i, f, o = σ(slices 0, 1, 3 of z);  g = tanh(slice 2 of z);
+ *   c' = ad_add(ad_mul(f, c), ad_mul(i, g));  h' = ad_mul(o, ad_tanh(c')).
  */
 static void lstm_step(ad_tape *tp, const nn_cell *c, ad_tensor *xw, ad_tensor *const *s,
                       ad_tensor **next) {
-    const int H = c->hidden;
-    ad_tensor *z = ad_add(tp, xw, ad_add(tp, ad_matmul(tp, s[0], c->Wh), c->bh));
-    ad_tensor *i = ad_sigmoid(tp, gate(tp, z, 0, H));
-    ad_tensor *f = ad_sigmoid(tp, gate(tp, z, 1, H));
-    ad_tensor *g = ad_tanh(tp, gate(tp, z, 2, H));
-    ad_tensor *o = ad_sigmoid(tp, gate(tp, z, 3, H));
-    next[1] = ad_add(tp, ad_mul(tp, f, s[1]), ad_mul(tp, i, g));
-    next[0] = ad_mul(tp, o, ad_tanh(tp, next[1]));
+    ad_tensor *hu = ad_addmm(tp, c->bh, s[0], c->Wh); /* all four gates of h in one product */
+    next[1] = ad_lstm_cell(tp, xw, hu, s[1]);         /* c' = f ∘ c + i ∘ g  */
+    next[0] = ad_lstm_hidden(tp, xw, hu, next[1]);    /* h' = o ∘ tanh(c')   */
 }
 
 /*
@@ -47,15 +45,14 @@ static void lstm_step(ad_tape *tp, const nn_cell *c, ad_tensor *xw, ad_tensor *c
  *   r = σ(x W_r + b_r + h U_r + c_r)       z = σ(x W_z + b_z + h U_z + c_z)
  *   n = tanh(x W_n + b_n + r ∘ (h U_n + c_n))
  *   h' = z ∘ h + (1 - z) ∘ n
+ * With hu = h Wh + bh, the gate math is one fused op (one pass; ad.h), equal to
+ *   r = σ(xw_r + hu_r);  z = σ(xw_z + hu_z);  n = tanh(xw_n + r ∘ hu_n)   (slices of xw, hu)
+ *   h' = ad_add(ad_mul(z, h), ad_mul(ad_one_minus(z), n)).
  */
 static void gru_step(ad_tape *tp, const nn_cell *c, ad_tensor *xw, ad_tensor *const *s,
                      ad_tensor **next) {
-    const int H = c->hidden;
-    ad_tensor *hu = ad_add(tp, ad_matmul(tp, s[0], c->Wh), c->bh);
-    ad_tensor *r = ad_sigmoid(tp, ad_add(tp, gate(tp, xw, 0, H), gate(tp, hu, 0, H)));
-    ad_tensor *z = ad_sigmoid(tp, ad_add(tp, gate(tp, xw, 1, H), gate(tp, hu, 1, H)));
-    ad_tensor *n = ad_tanh(tp, ad_add(tp, gate(tp, xw, 2, H), ad_mul(tp, r, gate(tp, hu, 2, H))));
-    next[0] = ad_add(tp, ad_mul(tp, z, s[0]), ad_mul(tp, ad_one_minus(tp, z), n));
+    ad_tensor *hu = ad_addmm(tp, c->bh, s[0], c->Wh); /* all three gates of h in one product */
+    next[0] = ad_gru_cell(tp, xw, hu, s[0]);
 }
 
 /*

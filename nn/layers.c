@@ -23,9 +23,10 @@ void nn_linear_init(nn_linear *l, ad_params *ps, const char *name, int in, int o
     l->b = bias ? named_param(ps, name, "b", 1, out) : NULL;
 }
 
+/* With a bias, one node: b's rows are copied into y and the product added onto them (one sgemm,
+ * beta 1), with no separate add and no second buffer the size of y. */
 ad_tensor *nn_linear_forward(ad_tape *tp, const nn_linear *l, ad_tensor *x) {
-    ad_tensor *y = ad_matmul(tp, x, l->W);
-    return l->b ? ad_add(tp, y, l->b) : y;
+    return l->b ? ad_addmm(tp, l->b, x, l->W) : ad_matmul(tp, x, l->W);
 }
 
 /* y_i = E[ids_i]; E: vocab x dim, U(-0.1, 0.1) */

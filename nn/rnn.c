@@ -98,7 +98,7 @@ void nn_seq_mask(ad_real *w, int T, int B, const int *lengths) {
 static ad_tensor *run_direction(ad_tape *tp, const nn_cell *c, ad_tensor *in, int T, int B,
                                 bool reverse, ad_tensor *const *mask, ad_tensor **state) {
     const int nstate = nn_cell_nstate(c->kind);
-    ad_tensor *xw = ad_add(tp, ad_matmul(tp, in, c->Wx), c->bx); /* every step in one product */
+    ad_tensor *xw = ad_addmm(tp, c->bx, in, c->Wx); /* x Wx + bx: every step in one product */
     ad_tensor **out = ad_tape_scratch(tp, (size_t)T * sizeof *out);
     for (int k = 0; k < T; k++) {
         const int t = reverse ? T - 1 - k : k;

@@ -166,3 +166,128 @@ TEST(float_gradcheck_with_defaults_catches_a_wrong_gradient) {
     CHECK_NEAR(r.numeric / r.analytic, 3, 2e-2, 0);
     ad_params_free(ps);
 }
+
+/* ----------------------------------------------- vecmath.h: exp, sigmoid, tanh ---- */
+#include "vecmath.h" /* autodiff/: the float build's vectorizable functions */
+
+#include <float.h>
+
+/* |got - want| in units in the last place of want (a float); below FLT_MIN in units of the
+ * smallest subnormal, the spacing there. */
+static double ulps(float got, double want) {
+    if (isnan(want)) return isnan(got) ? 0 : INFINITY;
+    if (fabs(want) < FLT_MIN) return fabs((double)got - want) / 0x1p-149;
+    int e;
+    frexp(want, &e);
+    return fabs((double)got - want) / ldexp(1, e - 24);
+}
+
+/* The worst error of f against ref at: a uniform grid of 2^21 points over [lo, hi] (every float
+ * there would be 2^31 calls), and ±2^-k (1 + j/64) for small x, where relative accuracy is
+ * hardest to keep. Points whose exact result overflows float are left out. */
+static double sweep(float (*f)(float), double (*ref)(double), double lo, double hi,
+                    double *worst_x) {
+    double worst = 0;
+    const int N = 1 << 21;
+    for (int k = 0; k <= N + 64 * 2 * 40; k++) {
+        double xd;
+        if (k <= N) xd = lo + (hi - lo) * k / N;
+        else {
+            const int i = k - N - 1, e = 1 + i / 128, j = i % 64;
+            xd = ldexp(1 + j / 64.0, -e) * ((i / 64) % 2 ? -1 : 1);
+            if (xd < lo || xd > hi) continue;
+        }
+        const float x = (float)xd;
+        const double want = ref((double)x);
+        if (fabs(want) > FLT_MAX) continue;
+        const double u = ulps(f(x), want);
+        if (u > worst) worst = u, *worst_x = x;
+    }
+    return worst;
+}
+
+static double r_sigmoid(double x) { return 1 / (1 + exp(-x)); }
+
+TEST(vecmath_exp_sigmoid_tanh_are_within_a_few_ulp) {
+    double at_e = 0, at_s = 0, at_t = 0;
+    const double e = sweep(ad_expf, exp, -104, 88.7, &at_e);
+    const double s = sweep(ad_sigmoidf, r_sigmoid, -104, 104, &at_s);
+    const double t = sweep(ad_tanhf, tanh, -12, 12, &at_t);
+    th_note("max error: exp %.2f ulp (at %g), sigmoid %.2f ulp (at %g), tanh %.2f ulp (at %g)",
+            e, at_e, s, at_s, t, at_t);
+    CHECK(e <= 1.5);
+    CHECK(s <= 3);
+    CHECK(t <= 2);
+    /* a subnormal result rounds once: within one subnormal step */
+    CHECK(ulps(ad_expf(-100), exp(-100.0)) <= 1 && ad_expf(-100) > 0);
+    CHECK(ulps(ad_sigmoidf(-100), r_sigmoid(-100)) <= 1);
+}
+
+TEST(vecmath_special_values) {
+    CHECK(ad_expf(0) == 1 && ad_expf(1e-30f) == 1);
+    CHECK(ad_expf(-INFINITY) == 0 && ad_expf(-104) == 0 && ad_expf(-1e30f) == 0);
+    CHECK(ad_expf(INFINITY) == INFINITY && ad_expf(89) == INFINITY && ad_expf(1e30f) == INFINITY);
+    CHECK(isnan(ad_expf(NAN)) && isnan(ad_sigmoidf(NAN)) && isnan(ad_tanhf(NAN)));
+    CHECK(ad_sigmoidf(-INFINITY) == 0 && ad_sigmoidf(INFINITY) == 1 && ad_sigmoidf(0) == 0.5f);
+    CHECK(ad_tanhf(INFINITY) == 1 && ad_tanhf(-INFINITY) == -1 && ad_tanhf(50) == 1);
+    CHECK(ad_tanhf(0) == 0 && signbit(ad_tanhf(-0.0f)) && ad_tanhf(1e-30f) == 1e-30f);
+    /* odd, to the bit */
+    for (float x = 1e-6f; x < 20; x *= 1.37f) CHECK(ad_tanhf(-x) == -ad_tanhf(x));
+}
+
+/* The ops run the kernels the CPU's clone was built from (AVX-512, AVX2 or SSE2): the same
+ * accuracy through the tape, on a tensor longer than a chunk with a ragged end. */
+TEST(tape_exp_sigmoid_tanh_match_double) {
+    enum { M = 3, N = 3001 };
+    static ad_real x[M * N];
+    th_fill_uniform(x, M * N, -20, 20, 21);
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *in = ad_input(tp, M, N, x);
+    ad_tensor *ye = ad_exp(tp, in), *ys = ad_sigmoid(tp, in), *yt = ad_tanh(tp, in);
+    double we = 0, ws = 0, wt = 0;
+    for (int k = 0; k < M * N; k++) {
+        we = fmax(we, ulps(ad_data(ye)[k], exp((double)x[k])));
+        ws = fmax(ws, ulps(ad_data(ys)[k], r_sigmoid((double)x[k])));
+        wt = fmax(wt, ulps(ad_data(yt)[k], tanh((double)x[k])));
+    }
+    th_note("through the tape: exp %.2f, sigmoid %.2f, tanh %.2f ulp", we, ws, wt);
+    CHECK(we <= 1.5 && ws <= 3 && wt <= 2);
+    ad_tape_free(tp);
+}
+
+/* Softmax cross-entropy over a word LM's 10000 classes: the float loss within 1e-6 of the loss
+ * in double from the same float logits, each gradient entry within a few 1e-6 of p - y. */
+TEST(softmax_xent_over_10000_classes_matches_double) {
+    enum { M = 24, V = 10000 };
+    static ad_real x[M * V];
+    th_fill_uniform(x, M * V, -6, 6, 22);
+    x[5 * V + 17] = 40; /* one confident row */
+    int t[M];
+    for (int i = 0; i < M; i++) t[i] = (i * 7919 + 3) % V;
+    ad_params *ps = ad_params_new();
+    ad_tensor *logits = ad_param(ps, "logits", M, V);
+    memcpy(ad_data(logits), x, sizeof x);
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *loss = ad_softmax_xent(tp, logits, t, NULL);
+    ad_backward(tp, loss);
+    double J = 0, worst_g = 0;
+    for (int i = 0; i < M; i++) {
+        const ad_real *r = x + (size_t)i * V;
+        double mx = r[0], s = 0;
+        for (int j = 1; j < V; j++) mx = fmax(mx, r[j]);
+        for (int j = 0; j < V; j++) s += exp(r[j] - mx);
+        J += (mx - r[t[i]] + log(s)) / M;
+        for (int j = 0; j < V; j++) {
+            const double want = (exp(r[j] - mx) / s - (j == t[i])) / M;
+            const double got = ad_grad(logits)[(size_t)i * V + j];
+            worst_g = fmax(worst_g, fabs(got - want) / (fabs(want) + 1e-30 / M));
+        }
+    }
+    const double rel = fabs((double)ad_item(loss) - J) / J;
+    th_note("loss %.9g, double %.9g: rel err %.2g; worst gradient rel err %.2g",
+            (double)ad_item(loss), J, rel, worst_g);
+    CHECK(rel < 1e-6);
+    CHECK(worst_g < 4e-6);
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}

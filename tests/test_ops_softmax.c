@@ -243,6 +243,57 @@ TEST(softmax_xent_parallel_matches_reference) {
     ad_params_free(ps);
 }
 
+/*
+ * Logits that are a node, not a parameter: the cross-entropy is the first to write their
+ * gradient, which the tape then hands it uncleared (AD_OP_SETS_GRAD0) and it assigns. The arena
+ * is dirtied by a first recording, so a row it failed to write (the masked one) would show the old
+ * values. Also: a second consumer recorded later writes first, and the cross-entropy then adds.
+ */
+typedef struct {
+    ad_tensor *W;
+    const int *target;
+    const ad_real *weight;
+    bool also_sum; /* J = xent(2 W) + Σ (2 W)  instead of xent(2 W) alone */
+} node_logits_case;
+static ad_tensor *node_logits_loss(ad_tape *tp, void *ctx) {
+    const node_logits_case *c = ctx;
+    ad_tensor *z = ad_scale(tp, c->W, 2);
+    ad_tensor *J = ad_softmax_xent(tp, z, c->target, c->weight);
+    return c->also_sum ? ad_add(tp, J, ad_sum(tp, z)) : J;
+}
+
+TEST(softmax_xent_assigns_a_fresh_gradient_of_node_logits) {
+    enum { M = 4, N = 7 };
+    ad_params *ps = ad_params_new();
+    const int target[M] = {3, 0, 6, 2};
+    const ad_real ones[M] = {1, 1, 1, 1}, masked[M] = {1, 0, 2, 1};
+    node_logits_case c = {th_param(ps, "W", M, N, -2, 2, 12), target, ones, false};
+    ad_tape *tp = ad_tape_new();
+    for (int pass = 0; pass < 4; pass++) {
+        c.weight = pass < 2 ? ones : masked;
+        c.also_sum = pass % 2 == 1;
+        ad_params_zero_grad(ps);
+        ad_tape_reset(tp);
+        ad_backward(tp, node_logits_loss(tp, &c));
+        double den = 0;
+        for (int i = 0; i < M; i++) den += c.weight[i];
+        for (int i = 0; i < M; i++) {
+            double p[N];
+            ad_real z[N];
+            for (int j = 0; j < N; j++) z[j] = 2 * ad_data(c.W)[i * N + j];
+            ref_softmax(z, N, p);
+            for (int j = 0; j < N; j++) {
+                const double want = 2 * (c.weight[i] * (p[j] - (j == target[i])) / den +
+                                         (c.also_sum ? 1 : 0));
+                CHECK_NEAR(ad_grad(c.W)[i * N + j], want, 1e-14, 1e-14);
+            }
+        }
+        CHECK_GRADCHECK(ps, node_logits_loss, &c, &th_tight);
+    }
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
 TEST(softmax_xent_contract_errors) {
     ad_params *ps = ad_params_new();
     ad_tensor *x = ad_param(ps, "x", 3, 5);

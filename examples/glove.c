@@ -19,6 +19,7 @@
  * shuffles of the epochs done, and goes on as the interrupted run would have.
  */
 #include "common.h"
+#include "run.h"
 #include "glove.h"
 #include "text.h"
 #include "vectors.h"
@@ -26,7 +27,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -37,16 +37,11 @@
 /* ---------------------------------------------------------------- options ---- */
 
 typedef struct options {
-    const char *command;  /* train, count, nearest, analogy, eval-analogies */
-    char **args;          /* the words (nearest, analogy) or the questions file */
-    int nargs;
-    const char *data, *out, *vectors, *resume, *questions, *word;
-    long min_count, max_vocab, max_lines, window, dim, epochs, batch, threads, checkpoint_every;
-    long limit, top;
-    bool limit_given;
+    ex_vector_options v; /* the command: train, count, nearest, analogy, eval-analogies */
+    const char *data, *word;
+    long min_count, max_vocab, max_lines, window, dim, epochs, batch;
     double lr, bias_lr, x_max, alpha, grad_clip;
-    bool across_lines, unweighted, tour;
-    uint64_t seed;
+    bool across_lines, unweighted;
 } options;
 
 static void usage(FILE *f) {
@@ -100,24 +95,14 @@ static void usage(FILE *f) {
 static const char *const commands[] = {"train", "count", "nearest", "analogy", "eval-analogies"};
 
 static void parse_options(int argc, char **argv, options *o) {
-    *o = (options){.command = "train", .out = "glove.out", .min_count = 5, .window = 10,
-                   .dim = 100, .epochs = 25, .batch = 128, .limit = 0, .top = 8, .lr = 0.05,
-                   .x_max = GLOVE_X_MAX, .alpha = GLOVE_ALPHA, .grad_clip = 100, .seed = 1,
+    *o = (options){.v = {.command = "train", .out = "glove.out", .top = 8, .seed = 1},
+                   .min_count = 5, .window = 10, .dim = 100, .epochs = 25, .batch = 128,
+                   .lr = 0.05, .x_max = GLOVE_X_MAX, .alpha = GLOVE_ALPHA, .grad_clip = 100,
                    .word = "the"};
-    if (argc > 1 && argv[1][0] != '-') {
-        bool known = false;
-        for (size_t k = 0; k < sizeof commands / sizeof *commands; k++)
-            known |= strcmp(argv[1], commands[k]) == 0;
-        if (!known)
-            ex_die("'%s' is not a command: train, count, nearest, analogy or eval-analogies "
-                   "(--help for more)", argv[1]);
-        o->command = argv[1];
-        argv[1] = argv[0]; /* getopt starts after it */
-        argc--, argv++;
-    }
+    o->v.command = ex_take_command(&argc, &argv, commands, sizeof commands / sizeof *commands,
+                                 o->v.command);
     enum { O_DATA = 256, O_MINCOUNT, O_MAXVOCAB, O_MAXLINES, O_WINDOW, O_ACROSS, O_UNWEIGHTED,
-           O_WORD, O_DIM, O_EPOCHS, O_LR, O_BIASLR, O_XMAX, O_ALPHA, O_CLIP, O_BATCH, O_THREADS,
-           O_SEED, O_CKEVERY, O_RESUME, O_OUT, O_QUESTIONS, O_TOUR, O_VECTORS, O_TOP, O_LIMIT };
+           O_WORD, O_DIM, O_EPOCHS, O_LR, O_BIASLR, O_XMAX, O_ALPHA, O_CLIP, O_BATCH };
     static const struct option longs[] = {
         {"data", 1, 0, O_DATA}, {"min-count", 1, 0, O_MINCOUNT}, {"max-vocab", 1, 0, O_MAXVOCAB},
         {"max-lines", 1, 0, O_MAXLINES}, {"window", 1, 0, O_WINDOW},
@@ -125,10 +110,7 @@ static void parse_options(int argc, char **argv, options *o) {
         {"word", 1, 0, O_WORD}, {"dim", 1, 0, O_DIM}, {"epochs", 1, 0, O_EPOCHS},
         {"lr", 1, 0, O_LR}, {"bias-lr", 1, 0, O_BIASLR}, {"x-max", 1, 0, O_XMAX},
         {"alpha", 1, 0, O_ALPHA}, {"grad-clip", 1, 0, O_CLIP}, {"batch", 1, 0, O_BATCH},
-        {"threads", 1, 0, O_THREADS}, {"seed", 1, 0, O_SEED},
-        {"checkpoint-every", 1, 0, O_CKEVERY}, {"resume", 1, 0, O_RESUME}, {"out", 1, 0, O_OUT},
-        {"questions", 1, 0, O_QUESTIONS}, {"tour", 0, 0, O_TOUR}, {"vectors", 1, 0, O_VECTORS},
-        {"top", 1, 0, O_TOP}, {"limit", 1, 0, O_LIMIT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        EX_VECTOR_LONG_OPTIONS, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     bool epochs_given = false, dim_given = false, window_given = false;
     int c;
     opterr = 0;
@@ -154,56 +136,16 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_ALPHA: o->alpha = ex_parse_double("--alpha", a, 1e-6, 100); break;
         case O_CLIP: o->grad_clip = ex_parse_double("--grad-clip", a, -1e30, 1e30); break;
         case O_BATCH: o->batch = ex_parse_long("--batch", a, 1, 1 << 20); break;
-        case O_THREADS: o->threads = ex_parse_long("--threads", a, 1, 1024); break;
-        case O_SEED: o->seed = (uint64_t)ex_parse_long("--seed", a, 0, LONG_MAX); break;
-        case O_CKEVERY:
-            o->checkpoint_every = ex_parse_long("--checkpoint-every", a, 0, LONG_MAX);
-            break;
-        case O_RESUME: o->resume = a; break;
-        case O_OUT: o->out = a; break;
-        case O_QUESTIONS: o->questions = a; break;
-        case O_TOUR: o->tour = true; break;
-        case O_VECTORS: o->vectors = a; break;
-        case O_TOP: o->top = ex_parse_long("--top", a, 1, 1000); break;
-        case O_LIMIT: o->limit = ex_parse_long("--limit", a, 1, INT_MAX), o->limit_given = true;
-            break;
-        case ':': ex_die("%s needs a value (--help for the options)", argv[optind - 1]);
-        default: ex_die("unknown option '%s' (--help for the options)", argv[optind - 1]);
+        default:
+            if (!ex_vector_option(c, a, &o->v)) ex_option_error(c, argv);
         }
     }
-    o->args = argv + optind;
-    o->nargs = argc - optind;
-    const bool looks = !strcmp(o->command, "nearest") || !strcmp(o->command, "analogy") ||
-                       !strcmp(o->command, "eval-analogies");
-    if (!looks && o->nargs > 0)
-        ex_die("unexpected argument '%s' (--help for the options)", o->args[0]);
-    if (!strcmp(o->command, "nearest") && o->nargs < 1) ex_die("nearest: which words? (WORD...)");
-    if (!strcmp(o->command, "analogy") && o->nargs != 3)
-        ex_die("analogy takes three words A B C (A is to B as C is to ?), not %d", o->nargs);
-    if (!strcmp(o->command, "eval-analogies") && o->nargs != 1)
-        ex_die("eval-analogies takes one file of questions");
-    if (o->resume && strcmp(o->command, "train")) ex_die("--resume is for train");
-    if (o->tour) {
-        if (strcmp(o->command, "train")) ex_die("--tour is a short train: not for %s", o->command);
+    ex_vector_options_finish(argc, argv, &o->v);
+    if (o->v.tour) {
         if (!epochs_given) o->epochs = 10;
         if (!dim_given) o->dim = 50;
         if (!window_given) o->window = 5;
     }
-    if (!o->limit_given && !strcmp(o->command, "eval-analogies")) o->limit = 30000;
-}
-
-static char *joined(const char *a, const char *b) {
-    const size_t n = strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (!s) ex_die("out of memory");
-    snprintf(s, n, "%s%s", a, b);
-    return s;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 /* ----------------------------------------------------------- checkpoints ---- */
@@ -215,43 +157,12 @@ static const char *const counter_name[C_COUNT] = {"glove.dim", "glove.window",
                                                   "glove.across_lines", "glove.unweighted",
                                                   "glove.max_lines", "glove.seed", "epoch"};
 
-/* Read a checkpoint's counters before a model exists to load it into (nn.h reads them only
- * together with the tensors): the safetensors header's __metadata__. Dies on failure. */
+/* A checkpoint's counters, read before a model exists to load it into; nn_checkpoint_load checks
+ * everything else afterwards. Dies with a message naming the file on failure. */
 static void peek_counters(const char *path, uint64_t *values) {
-    FILE *f = fopen(path, "rb");
-    if (!f) ex_die("%s: cannot open the checkpoint: %s", path, strerror(errno));
-    unsigned char len8[8];
-    uint64_t len = 0;
-    if (fread(len8, 1, 8, f) == 8)
-        for (int k = 7; k >= 0; k--) len = len << 8 | len8[k];
-    char *head = len > 0 && len < (1u << 26) ? malloc(len) : NULL;
-    if (!head || fread(head, 1, len, f) != len) {
-        fclose(f);
-        free(head);
-        ex_die("%s: not a checkpoint (no safetensors header)", path);
-    }
-    fclose(f);
-    json_t *root = json_loadb(head, len, 0, NULL);
-    free(head);
-    json_t *meta = json_object_get(root, "__metadata__");
-    if (!json_is_object(meta)) {
-        json_decref(root);
-        ex_die("%s: not a seqgrad checkpoint (no __metadata__ in its header)", path);
-    }
-    for (int i = 0; i < C_COUNT; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "counter.%s", counter_name[i]);
-        const char *v = json_string_value(json_object_get(meta, key));
-        char *end = NULL;
-        errno = 0;
-        values[i] = v ? strtoull(v, &end, 10) : 0;
-        if (!v || !*v || *end || errno) {
-            json_decref(root);
-            ex_die("%s: not a checkpoint of glove (it has no counter \"%s\"): a checkpoint of "
-                   "another model?", path, counter_name[i]);
-        }
-    }
-    json_decref(root);
+    nn_counters c = ex_counters(C_COUNT, counter_name, NULL);
+    ex_counters_peek(path, "glove", &c);
+    memcpy(values, c.value, C_COUNT * sizeof *values);
     if (values[C_DIM] < 1 || values[C_DIM] > 1 << 16 || values[C_WINDOW] < 1 ||
         values[C_WINDOW] > 1000 || values[C_EPOCH] > 1 << 20)
         ex_die("%s: its glove configuration is out of range", path);
@@ -283,7 +194,7 @@ static void keep_lines(text_ids *ids, long max_lines) {
  * or of a saved one. */
 static void load_corpus(run *r, const char *vocab_path) {
     const options *o = r->o;
-    const double t0 = now();
+    const double t0 = ex_seconds();
     if (vocab_path) {
         ex_check_status(text_vocab_load(vocab_path, &r->vocab));
         ex_check_status(text_read(o->data, TEXT_WORDS, r->vocab, -1, &r->ids));
@@ -295,19 +206,8 @@ static void load_corpus(run *r, const char *vocab_path) {
         ex_check_status(text_read(o->data, TEXT_WORDS, all, -1, &r->ids));
         keep_lines(&r->ids, o->max_lines);
         /* ... then the vocabulary of the counts in those lines, and every id renamed into it */
-        const int n_all = text_vocab_size(all);
-        long *count = calloc((size_t)n_all, sizeof *count);
-        int *to = malloc((size_t)n_all * sizeof *to);
-        if (!count || !to) ex_die("out of memory");
-        for (size_t k = 0; k < r->ids.n; k++) count[r->ids.ids[k]]++;
-        r->vocab = text_vocab_new();
-        for (int id = 1; id < n_all; id++)
-            if (count[id] > 0) text_vocab_add(r->vocab, text_vocab_word(all, id), count[id]);
-        text_vocab_prune(r->vocab, o->min_count, (int)o->max_vocab);
-        for (int id = 0; id < n_all; id++)
-            to[id] = id == TEXT_UNK ? TEXT_UNK : text_vocab_id(r->vocab, text_vocab_word(all, id));
-        for (size_t k = 0; k < r->ids.n; k++) r->ids.ids[k] = to[r->ids.ids[k]];
-        free(count), free(to);
+        r->vocab = ex_vocab_of_ids(all, r->ids.ids, r->ids.n, o->min_count, (int)o->max_vocab);
+        ex_ids_rename(r->ids.ids, r->ids.n, all, r->vocab);
         text_vocab_free(all);
     }
     if (text_vocab_size(r->vocab) < 2)
@@ -317,12 +217,12 @@ static void load_corpus(run *r, const char *vocab_path) {
     for (size_t k = 0; k < r->ids.n; k++) unk += r->ids.ids[k] == TEXT_UNK;
     printf("glove: %s: %zu lines, %zu tokens (%.1f%% <unk>), %d words seen %ld+ times (%.1f s)\n",
            o->data, r->ids.nlines, r->ids.n, r->ids.n ? 100.0 * (double)unk / (double)r->ids.n : 0,
-           text_vocab_size(r->vocab) - 1, o->min_count, now() - t0);
+           text_vocab_size(r->vocab) - 1, o->min_count, ex_seconds() - t0);
 }
 
 static void count(run *r) {
     const options *o = r->o;
-    const double t0 = now();
+    const double t0 = ex_seconds();
     const nn_status s = glove_count(&r->cooc, &r->ids, text_vocab_size(r->vocab),
                                     &(glove_count_config){.window = (int)o->window,
                                                           .across_lines = o->across_lines,
@@ -330,7 +230,7 @@ static void count(run *r) {
     if (s != NN_OK) ex_die("%s: %s", o->data, nn_last_error());
     printf("glove: %zu co-occurrences (nonzero X_ij, both orders), window %ld%s%s, in %.1f s\n",
            r->cooc.n, o->window, o->unweighted ? ", unweighted" : ", 1/distance",
-           o->across_lines ? ", across lines" : "", now() - t0);
+           o->across_lines ? ", across lines" : "", ex_seconds() - t0);
 }
 
 static void on_progress(void *ctx, size_t pairs_done, double mean_cost) {
@@ -342,10 +242,9 @@ static void on_progress(void *ctx, size_t pairs_done, double mean_cost) {
 static void save_checkpoint(run *r, const char *path) {
     const options *o = r->o;
     const uint64_t v[C_COUNT] = {(uint64_t)o->dim, (uint64_t)o->window, o->across_lines,
-                                 o->unweighted, (uint64_t)o->max_lines, o->seed,
+                                 o->unweighted, (uint64_t)o->max_lines, o->v.seed,
                                  (uint64_t)glove_trainer_epoch(r->trainer)};
-    nn_counters c = {.n = C_COUNT};
-    for (int i = 0; i < C_COUNT; i++) c.name[i] = counter_name[i], c.value[i] = v[i];
+    nn_counters c = ex_counters(C_COUNT, counter_name, v);
     ex_check_status(nn_checkpoint_save(path, r->ps, NULL, &c));
 }
 
@@ -362,7 +261,7 @@ static void save_vectors(run *r, const char *path) {
 static int find_word(const wv_table *t, const char *word, const char *path) {
     int id = wv_table_find(t, word);
     if (id < 0) {
-        char *low = joined(word, "");
+        char *low = ex_joined(word, "");
         for (char *p = low; *p; p++) *p = (char)tolower((unsigned char)*p);
         id = wv_table_find(t, low);
         free(low);
@@ -422,7 +321,7 @@ static void show_what_it_learned(const wv_table *t, const options *o) {
                                          "run"};
     static const char *const analogies[][3] = {
         {"man", "king", "woman"}, {"good", "better", "bad"}, {"france", "paris", "italy"}};
-    const int limit = o->limit_given ? (int)o->limit : 0, top = (int)o->top;
+    const int limit = o->v.limit_given ? (int)o->v.limit : 0, top = (int)o->v.top;
     printf("glove: nearest neighbours (cosine):\n");
     for (size_t k = 0; k < sizeof probes / sizeof *probes; k++) {
         const int id = wv_table_find(t, probes[k]);
@@ -442,48 +341,48 @@ static int cmd_train(options *o) {
     run r = {.o = o};
     uint64_t c[C_COUNT] = {0};
     char *vocab_in = NULL;
-    if (o->resume) { /* the checkpoint's options win; it must be of this model */
-        peek_counters(o->resume, c);
+    if (o->v.resume) { /* the checkpoint's options win; it must be of this model */
+        peek_counters(o->v.resume, c);
         o->dim = (long)c[C_DIM], o->window = (long)c[C_WINDOW], o->across_lines = c[C_ACROSS];
         o->unweighted = c[C_UNWEIGHTED], o->max_lines = (long)c[C_MAXLINES];
-        o->seed = c[C_SEED];
-        vocab_in = joined(o->resume, ".vocab");
+        o->v.seed = c[C_SEED];
+        vocab_in = ex_joined(o->v.resume, ".vocab");
         if ((long)c[C_EPOCH] >= o->epochs)
-            ex_die("%s has done %ld epochs, as many as --epochs %ld asks for", o->resume,
+            ex_die("%s has done %ld epochs, as many as --epochs %ld asks for", o->v.resume,
                    (long)c[C_EPOCH], o->epochs);
     }
     load_corpus(&r, vocab_in);
     count(&r);
     text_ids_free(&r.ids); /* the counts are all training needs */
 
-    nn_rng init = nn_rng_new(o->seed);
+    nn_rng init = nn_rng_new(o->v.seed);
     r.ps = ad_params_new();
     glove_init(&r.g, r.ps, text_vocab_size(r.vocab), (int)o->dim, &init);
-    if (o->resume) {
+    if (o->v.resume) {
         nn_counters cc = {.n = C_COUNT};
         for (int i = 0; i < C_COUNT; i++) cc.name[i] = counter_name[i];
-        const nn_status s = nn_checkpoint_load(o->resume, r.ps, NULL, &cc);
+        const nn_status s = nn_checkpoint_load(o->v.resume, r.ps, NULL, &cc);
         if (s == NN_ERR_MISMATCH)
-            ex_die("%s does not fit this model (%d words in %s, dim %ld): %s", o->resume,
+            ex_die("%s does not fit this model (%d words in %s, dim %ld): %s", o->v.resume,
                    text_vocab_size(r.vocab), vocab_in, o->dim, nn_last_error());
         ex_check_status(s);
     }
     r.trainer = glove_trainer_new(&r.g, &r.cooc, &(glove_train_config){
         .lr = o->lr, .bias_lr = o->bias_lr, .x_max = o->x_max, .alpha = o->alpha,
-        .grad_clip = o->grad_clip, .batch = (int)o->batch, .threads = (int)o->threads,
-        .seed = o->seed ^ 0x5A1E, .progress = on_progress, .progress_ctx = &r,
+        .grad_clip = o->grad_clip, .batch = (int)o->batch, .threads = (int)o->v.threads,
+        .seed = o->v.seed ^ 0x5A1E, .progress = on_progress, .progress_ctx = &r,
         .progress_every = 1 << 20});
     if (!r.trainer) ex_die("%s", nn_last_error());
-    if (o->resume) {
+    if (o->v.resume) {
         glove_trainer_skip(r.trainer, (int)c[C_EPOCH]);
-        printf("glove: resuming %s after epoch %ld\n", o->resume, (long)c[C_EPOCH]);
+        printf("glove: resuming %s after epoch %ld\n", o->v.resume, (long)c[C_EPOCH]);
     }
 
-    if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
-        ex_die("%s: cannot make the directory: %s", o->out, strerror(errno));
-    char *ckpt = joined(o->out, "/model.safetensors"), *vocab_out = joined(ckpt, ".vocab");
-    char *csv = joined(o->out, "/curve.csv"), *png = joined(o->out, "/curve.png");
-    char *vec_path = joined(o->out, "/vectors.txt");
+    if (mkdir(o->v.out, 0777) != 0 && errno != EEXIST)
+        ex_die("%s: cannot make the directory: %s", o->v.out, strerror(errno));
+    char *ckpt = ex_joined(o->v.out, "/model.safetensors"), *vocab_out = ex_joined(ckpt, ".vocab");
+    char *csv = ex_joined(o->v.out, "/curve.csv"), *png = ex_joined(o->v.out, "/curve.png");
+    char *vec_path = ex_joined(o->v.out, "/vectors.txt");
     ex_check_status(text_vocab_save(r.vocab, vocab_out));
     const glove_train_config *k = glove_trainer_config(r.trainer);
     printf("glove: dim %ld, %d words; AdaGrad lr %g (biases %g), x_max %g, alpha %g, clip %g, "
@@ -493,40 +392,37 @@ static int cmd_train(options *o) {
     const long first = glove_trainer_epoch(r.trainer);
     ex_curve *curve = ex_curve_open(csv, "epoch,cost,seconds");
     r.prog = ex_progress_new("train", (o->epochs - first) * (long)r.cooc.n, 10);
-    const double t_run = now();
+    const double t_run = ex_seconds();
     for (long e = first; e < o->epochs; e++) {
-        const double t0 = now();
+        const double t0 = ex_seconds();
         const double cost = glove_train_epoch(r.trainer);
-        const double secs = now() - t0;
+        const double secs = ex_seconds() - t0;
         r.epochs_before += (long)r.cooc.n;
         if (!isfinite(cost))
             ex_die("the cost is %g in epoch %ld: training diverged (a lower --lr?)", cost, e + 1);
         ex_progress_update(r.prog, r.epochs_before, r.epochs_before, cost);
         ex_curve_row(curve, (double[]){(double)(e + 1), cost, secs});
-        if (o->checkpoint_every && (e + 1) % o->checkpoint_every == 0 && e + 1 < o->epochs)
+        if (o->v.checkpoint_every && (e + 1) % o->v.checkpoint_every == 0 && e + 1 < o->epochs)
             save_checkpoint(&r, ckpt);
     }
     ex_progress_done(r.prog);
     ex_curve_close(curve);
-    const double t_train = now() - t_run;
+    const double t_train = ex_seconds() - t_run;
     printf("glove: %ld epochs in %.1f s (%.2f s per epoch, %.0f co-occurrences/s)\n",
            o->epochs - first, t_train, t_train / (double)(o->epochs - first),
            (double)r.cooc.n * (double)(o->epochs - first) / t_train);
     save_checkpoint(&r, ckpt);
     save_vectors(&r, vec_path);
     printf("glove: vectors %s (GloVe text), checkpoint %s\n", vec_path, ckpt);
-    if (ex_plot(csv, png, "glove: cost per co-occurrence", "cost") == 0)
-        printf("glove: learning curve %s (%s)\n", png, csv);
-    else
-        printf("glove: learning curve %s\n", csv);
+    ex_plot_and_say(csv, png, "glove: cost per co-occurrence", "cost");
 
     wv_table t;
     ex_check_status(glove_table(&r.g, r.vocab, &t));
     show_what_it_learned(&t, o);
-    if (o->questions) {
+    if (o->v.questions) {
         wv_analogy_result a;
-        const int limit = o->limit_given ? (int)o->limit : 30000;
-        ex_check_status(wv_eval_analogies(&t, o->questions, limit, &a));
+        const int limit = o->v.limit_given ? (int)o->v.limit : 30000;
+        ex_check_status(wv_eval_analogies(&t, o->v.questions, limit, &a));
         print_accuracy(&a, limit);
     }
     wv_table_free(&t);
@@ -566,7 +462,7 @@ static int cmd_count(options *o) {
         if (r.cooc.pairs[k].i == w) r.cooc.pairs[n++] = r.cooc.pairs[k];
     qsort(r.cooc.pairs, n, sizeof *r.cooc.pairs, pair_by_x);
     printf("glove: the strongest co-occurrences of \"%s\" (%zu partners):\n ", o->word, n);
-    for (size_t k = 0; k < n && k < (size_t)o->top * 2; k++)
+    for (size_t k = 0; k < n && k < (size_t)o->v.top * 2; k++)
         printf(" %s %.1f", text_vocab_word(r.vocab, r.cooc.pairs[k].j), r.cooc.pairs[k].x);
     printf("\n");
     glove_cooc_free(&r.cooc);
@@ -578,34 +474,34 @@ static int cmd_count(options *o) {
 /* ------------------------------------------------------- saved vectors ---- */
 
 static int cmd_look(options *o) {
-    const char *path = o->vectors;
+    const char *path = o->v.vectors;
     char *own = NULL;
-    if (!path) path = own = joined(o->out, "/vectors.txt");
+    if (!path) path = own = ex_joined(o->v.out, "/vectors.txt");
     wv_table t;
     const nn_status s = wv_load(path, WV_GLOVE_TEXT, 0, &t);
     if (s != NN_OK) {
-        if (s == NN_ERR_IO && !o->vectors)
+        if (s == NN_ERR_IO && !o->v.vectors)
             ex_die("%s (train first, or name the vectors with --vectors)", nn_last_error());
         ex_check_status(s);
     }
     if (t.n < 2) ex_die("%s: %d words: too few to compare", path, t.n);
     int status = 0;
-    const int limit = (int)o->limit, top = (int)o->top;
-    if (!strcmp(o->command, "nearest")) {
-        for (int k = 0; k < o->nargs; k++) {
-            const int id = find_word(&t, o->args[k], path);
+    const int limit = (int)o->v.limit, top = (int)o->v.top;
+    if (!strcmp(o->v.command, "nearest")) {
+        for (int k = 0; k < o->v.nargs; k++) {
+            const int id = find_word(&t, o->v.args[k], path);
             if (id < 0) status = 1;
             else show_nearest(&t, id, limit, top);
         }
-    } else if (!strcmp(o->command, "analogy")) {
+    } else if (!strcmp(o->v.command, "analogy")) {
         int abc[3];
         for (int w = 0; w < 3; w++)
-            if ((abc[w] = find_word(&t, o->args[w], path)) < 0) status = 1;
+            if ((abc[w] = find_word(&t, o->v.args[w], path)) < 0) status = 1;
         if (status == 0) show_analogy(&t, abc, limit, top);
     } else {
         wv_analogy_result a;
-        ex_check_status(wv_eval_analogies(&t, o->args[0], limit, &a));
-        if (a.questions == 0) ex_die("%s: no questions in it (\"a b c d\" lines)", o->args[0]);
+        ex_check_status(wv_eval_analogies(&t, o->v.args[0], limit, &a));
+        if (a.questions == 0) ex_die("%s: no questions in it (\"a b c d\" lines)", o->v.args[0]);
         print_accuracy(&a, limit);
     }
     wv_table_free(&t);
@@ -617,10 +513,10 @@ int main(int argc, char **argv) {
     ex_init(argc, argv);
     options o;
     parse_options(argc, argv, &o);
-    if (o.threads) ad_set_num_threads((int)o.threads);
-    if (!strcmp(o.command, "train") || !strcmp(o.command, "count")) {
+    if (o.v.threads) ad_set_num_threads((int)o.v.threads);
+    if (!strcmp(o.v.command, "train") || !strcmp(o.v.command, "count")) {
         if (!o.data) o.data = ex_data_path("words.txt");
-        return !strcmp(o.command, "train") ? cmd_train(&o) : cmd_count(&o);
+        return !strcmp(o.v.command, "train") ? cmd_train(&o) : cmd_count(&o);
     }
     return cmd_look(&o);
 }

@@ -21,12 +21,12 @@
  * character the model never saw is an error naming it: the model has no <unk> for characters.
  */
 #include "common.h"
+#include "run.h"
 #include "rnn_lm.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
@@ -154,14 +154,8 @@ static void parse_options(int argc, char **argv, options *o) {
                    .temperature = 0.7};
     const long shape_default[S_COUNT] = {TEXT_CHARS, NN_LSTM, 2, 32, 128, 32, 64};
     memcpy(o->shape, shape_default, sizeof o->shape);
-    if (argc > 1 && argv[1][0] != '-') {
-        o->command = argv[1];
-        if (strcmp(o->command, "train") && strcmp(o->command, "eval") &&
-            strcmp(o->command, "generate"))
-            ex_die("'%s' is not a command: train, eval or generate (--help for more)", argv[1]);
-        argv[1] = argv[0]; /* getopt starts after it */
-        argc--, argv++;
-    }
+    static const char *const commands[] = {"train", "eval", "generate"};
+    o->command = ex_take_command(&argc, &argv, commands, 3, o->command);
     enum { O_DATA = 256, O_LEVEL, O_MINCOUNT, O_MAXVOCAB, O_SPLIT, O_CELL, O_LAYERS, O_EMBED,
            O_HIDDEN, O_DROPOUT, O_FORGET, O_BPTT, O_BATCH, O_OPTIM, O_LR, O_CLIP, O_STEPS,
            O_EPOCHS, O_EVALEVERY, O_LOGEVERY, O_VALIDTOK, O_CKEVERY, O_RESUME, O_OUT, O_SEED, O_THREADS,
@@ -241,9 +235,7 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_LENGTH: o->length = ex_parse_long("--length", a, 0, 10000000); break;
         case O_TEMP: o->temperature = ex_parse_double("--temperature", a, 0, 1e6); break;
         case O_TOUR: o->tour = true; break;
-        case ':': ex_die("%s needs a value (--help for the options)", argv[optind - 1]);
-        default:
-            ex_die("unknown option '%s' (--help for the options)", argv[optind - 1]);
+        default: ex_option_error(c, argv);
         }
         if (s >= 0) o->shape_given[s] = true;
     }
@@ -262,44 +254,12 @@ static const char *const counter_name[C_COUNT] = {
     "rnnlm.model", "rnnlm.layers", "rnnlm.embed", "rnnlm.hidden", "rnnlm.batch",
     "rnnlm.bptt",  "step",         "tape_rng"};
 
-/* Read a checkpoint's counters before a model exists to load it into: nn.h has no call for that
- * yet, so this reads the safetensors header (8-byte length, then JSON) for its __metadata__.
- * nn_checkpoint_load checks everything else afterwards. Dies with a message on failure. */
+/* A checkpoint's counters, read before a model exists to load it into; nn_checkpoint_load checks
+ * everything else afterwards. Dies with a message naming the file on failure. */
 static void peek_counters(const char *path, uint64_t *values) {
-    FILE *f = fopen(path, "rb");
-    if (!f) ex_die("%s: cannot open the checkpoint: %s", path, strerror(errno));
-    unsigned char len8[8];
-    uint64_t len = 0;
-    if (fread(len8, 1, 8, f) == 8)
-        for (int k = 7; k >= 0; k--) len = len << 8 | len8[k];
-    char *head = len > 0 && len < (1u << 26) ? malloc(len) : NULL;
-    if (!head || fread(head, 1, len, f) != len) {
-        fclose(f);
-        free(head);
-        ex_die("%s: not a checkpoint (no safetensors header)", path);
-    }
-    fclose(f);
-    json_t *root = json_loadb(head, len, 0, NULL);
-    free(head);
-    json_t *meta = json_object_get(root, "__metadata__");
-    if (!json_is_object(meta)) {
-        json_decref(root);
-        ex_die("%s: not a seqgrad checkpoint (no __metadata__ in its header)", path);
-    }
-    for (int i = 0; i < C_COUNT; i++) {
-        char key[64];
-        snprintf(key, sizeof key, "counter.%s", counter_name[i]);
-        const char *v = json_string_value(json_object_get(meta, key));
-        char *end = NULL;
-        errno = 0;
-        values[i] = v ? strtoull(v, &end, 10) : 0;
-        if (!v || !*v || *end || errno) {
-            json_decref(root);
-            ex_die("%s: not a checkpoint of rnn_lm (it has no counter \"%s\"): a checkpoint of "
-                   "another model?", path, counter_name[i]);
-        }
-    }
-    json_decref(root);
+    nn_counters c = ex_counters(C_COUNT, counter_name, NULL);
+    ex_counters_peek(path, "rnn_lm", &c);
+    memcpy(values, c.value, C_COUNT * sizeof *values);
     if (values[C_MODEL] % 10 > 1 || values[C_MODEL] / 10 >= CELL_KINDS || values[C_LAYERS] < 1 ||
         values[C_LAYERS] > NN_MAX_LAYERS || values[C_EMBED] < 1 || values[C_HIDDEN] < 1 ||
         values[C_BATCH] < 1 || values[C_BPTT] < 1 || values[C_EMBED] > 1 << 16 ||
@@ -353,20 +313,12 @@ typedef struct run {
     char *default_model; /* --out's model.safetensors, when --model is not given */
 } run;
 
-static char *joined(const char *a, const char *b) {
-    const size_t n = strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (!s) ex_die("out of memory");
-    snprintf(s, n, "%s%s", a, b);
-    return s;
-}
-
 /* The vocabulary: from the corpus, or as a checkpoint saved it. */
 static void load_vocab(run *r, const char *checkpoint) {
     const options *o = r->o;
     const char *eos_token = r->level == TEXT_CHARS ? "\n" : RNNLM_EOS_WORD;
     if (checkpoint) {
-        char *path = joined(checkpoint, ".vocab");
+        char *path = ex_joined(checkpoint, ".vocab");
         ex_check_status(text_vocab_load(path, &r->vocab));
         free(path);
     } else {
@@ -427,21 +379,19 @@ static void carry_copy(run *r, bool to_param) {
 static void save_checkpoint(run *r, const char *path) {
     carry_copy(r, true);
     const options *o = r->o;
-    nn_counters c = {.n = C_COUNT};
     const uint64_t v[C_COUNT] = {(uint64_t)(10 * o->shape[S_CELL] + o->shape[S_LEVEL]),
                                  (uint64_t)o->shape[S_LAYERS], (uint64_t)o->shape[S_EMBED],
                                  (uint64_t)o->shape[S_HIDDEN], (uint64_t)o->shape[S_BATCH],
                                  (uint64_t)o->shape[S_BPTT], (uint64_t)r->step,
                                  ad_tape_rng_state(r->tp)};
-    for (int i = 0; i < C_COUNT; i++) c.name[i] = counter_name[i], c.value[i] = v[i];
+    nn_counters c = ex_counters(C_COUNT, counter_name, v);
     ex_check_status(nn_checkpoint_save(path, r->ps, r->opt, &c));
 }
 
 /* Load weights (and, with an optimizer, its state and the position) from a checkpoint whose
  * shape was already taken by shape_from_checkpoint. */
 static void load_checkpoint(run *r, const char *path) {
-    nn_counters c = {.n = C_COUNT};
-    for (int i = 0; i < C_COUNT; i++) c.name[i] = counter_name[i];
+    nn_counters c = ex_counters(C_COUNT, counter_name, NULL);
     const nn_status s = nn_checkpoint_load(path, r->ps, r->opt, &c);
     if (s == NN_ERR_MISMATCH)
         ex_die("%s does not fit this model (%s-level %s, %ld layer(s), embed %ld, hidden %ld, "
@@ -457,7 +407,7 @@ static void load_checkpoint(run *r, const char *path) {
 /* The checkpoint of eval and generate: its shape, vocabulary and weights. */
 static void open_model(run *r) {
     options *o = r->o;
-    if (!o->model) o->model = r->default_model = joined(o->out, "/model.safetensors");
+    if (!o->model) o->model = r->default_model = ex_joined(o->out, "/model.safetensors");
     uint64_t c[C_COUNT];
     peek_counters(o->model, c);
     shape_from_checkpoint(o, o->model, c);
@@ -522,13 +472,8 @@ static void generate_passage(run *r, const int *prompt, int n_prompt, long lengt
 
 /* ----------------------------------------------------------------- train ---- */
 
-static text_span first_tokens(text_span s, long n) {
-    if (n > 0 && (size_t)n < s.n) s.n = (size_t)n;
-    return s;
-}
-
 static void dump_span(const char *prefix, const char *suffix, text_span s) {
-    char *path = joined(prefix, suffix);
+    char *path = ex_joined(prefix, suffix);
     FILE *f = fopen(path, "wb");
     if (!f) ex_die("%s: cannot write: %s", path, strerror(errno));
     for (size_t i = 0; i < s.n; i++) {
@@ -562,7 +507,7 @@ static int cmd_train(options *o) {
     load_corpus(&r);
     need_lanes("training", r.train, B, o->data);
     need_lanes("validation", r.valid, B, o->data);
-    const text_span valid = first_tokens(r.valid, o->valid_tokens);
+    const text_span valid = ex_first_tokens(r.valid, o->valid_tokens);
     need_lanes("validation", valid, B, o->data);
     int n_prompt = 0;
     int *prompt = o->length != 0 ? encode_prompt(&r, o->prompt ? o->prompt
@@ -577,8 +522,8 @@ static int cmd_train(options *o) {
     r.opt = nn_optim_new(r.ps, &(nn_optim_config){.kind = o->optim, .lr = o->lr});
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
         ex_die("%s: cannot make the directory: %s", o->out, strerror(errno));
-    char *ckpt = joined(o->out, "/model.safetensors"), *vocab_path = joined(ckpt, ".vocab");
-    char *csv = joined(o->out, "/curve.csv"), *png = joined(o->out, "/curve.png");
+    char *ckpt = ex_joined(o->out, "/model.safetensors"), *vocab_path = ex_joined(ckpt, ".vocab");
+    char *csv = ex_joined(o->out, "/curve.csv"), *png = ex_joined(o->out, "/curve.png");
     if (o->resume) load_checkpoint(&r, o->resume);
     if (o->save_init) save_checkpoint(&r, o->save_init);
     ex_check_status(text_vocab_save(r.vocab, vocab_path));
@@ -626,7 +571,7 @@ static int cmd_train(options *o) {
             ex_curve_row(curve, row);
             loss_sum = 0, loss_n = 0;
         }
-        if (o->checkpoint_every && (r.step + 1) % o->checkpoint_every == 0 && !last) {
+        if (ex_checkpoint_due(o->checkpoint_every, (uint64_t)r.step + 1, last)) {
             r.step++; /* the checkpoint holds the step to do next */
             save_checkpoint(&r, ckpt);
             r.step--;
@@ -636,10 +581,7 @@ static int cmd_train(options *o) {
     ex_curve_close(curve);
     save_checkpoint(&r, ckpt);
     printf("rnn_lm: checkpoint %s (vocabulary %s)\n", ckpt, vocab_path);
-    if (ex_plot(csv, png, "rnn_lm: loss (nats/token)", "train_loss,valid_loss") == 0)
-        printf("rnn_lm: learning curve %s (%s)\n", png, csv);
-    else
-        printf("rnn_lm: learning curve %s\n", csv);
+    ex_plot_and_say(csv, png, "rnn_lm: loss (nats/token)", "train_loss,valid_loss");
     if (score.tokens == 0) score = rnnlm_evaluate(r.tp, &r.m, valid, B, T); /* no step ran */
     report_score("validation", score, r.level);
     if (prompt && o->tour) {

@@ -12,24 +12,22 @@
  * are test words whose exact form never occurs in the training file.
  */
 #include "common.h"
+#include "run.h"
 #include "vectors.h"
 #include "tagger.h"
 
-#include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* --------------------------------------------------------------- options ---- */
 
 typedef struct options {
-    const char *train, *dev, *test, *model, *resume, *curve, *vectors;
+    const char *train, *dev, *test, *model, *vectors;
     bool full_tags, tour;
     tagger_config cfg;
-    long min_count, epochs, batch, checkpoint_every, max_sentences, seed, threads, eval_every;
-    double lr, lr_decay, clip, time_limit;
+    ex_epoch_options run;
+    long min_count, max_sentences;
 } options;
 
 /* The help text, the option table and its switch read as tables: */
@@ -76,9 +74,7 @@ static void usage(FILE *f) {
 }
 
 enum { OPT_TRAIN = 256, OPT_DEV, OPT_TEST, OPT_MODEL, OPT_FULL, OPT_MAXS, OPT_WDIM, OPT_SDIM,
-       OPT_HDIM, OPT_HIDDEN, OPT_LAYERS, OPT_NOCHAR, OPT_MINC, OPT_DROP, OPT_EPOCHS, OPT_BATCH,
-       OPT_LR, OPT_DECAY, OPT_CLIP, OPT_TIME, OPT_CKPT, OPT_RESUME, OPT_CURVE, OPT_SEED,
-       OPT_THREADS, OPT_EVAL, OPT_VECTORS, OPT_TOUR };
+       OPT_HDIM, OPT_HIDDEN, OPT_LAYERS, OPT_NOCHAR, OPT_MINC, OPT_DROP, OPT_VECTORS, OPT_TOUR };
 
 static const struct option long_options[] = {
     {"train", required_argument, 0, OPT_TRAIN},     {"dev", required_argument, 0, OPT_DEV},
@@ -90,14 +86,8 @@ static const struct option long_options[] = {
     {"layers", required_argument, 0, OPT_LAYERS},
     {"no-char-features", no_argument, 0, OPT_NOCHAR},
     {"min-count", required_argument, 0, OPT_MINC},  {"dropout", required_argument, 0, OPT_DROP},
-    {"epochs", required_argument, 0, OPT_EPOCHS},   {"batch", required_argument, 0, OPT_BATCH},
-    {"lr", required_argument, 0, OPT_LR},           {"lr-decay", required_argument, 0, OPT_DECAY},
-    {"clip", required_argument, 0, OPT_CLIP},       {"time-limit", required_argument, 0, OPT_TIME},
-    {"checkpoint-every", required_argument, 0, OPT_CKPT},
-    {"resume", required_argument, 0, OPT_RESUME},   {"curve", required_argument, 0, OPT_CURVE},
-    {"seed", required_argument, 0, OPT_SEED},       {"threads", required_argument, 0, OPT_THREADS},
-    {"eval-every", required_argument, 0, OPT_EVAL},
     {"vectors", required_argument, 0, OPT_VECTORS},
+    EX_EPOCH_LONG_OPTIONS,
     {"tour", no_argument, 0, OPT_TOUR},             {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0},
 };
@@ -106,9 +96,9 @@ static void parse_options(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->model = "tagger.ckpt";
     o->cfg = tagger_config_default();
-    o->min_count = 2, o->epochs = 3, o->batch = 32, o->eval_every = 500, o->seed = 1;
-    o->threads = 1;
-    o->lr = 0.002, o->lr_decay = 0.7, o->clip = 5;
+    o->min_count = 2;
+    o->run = (ex_epoch_options){.epochs = 3, .batch = 32, .eval_every = 500, .seed = 1,
+                                .threads = 1, .lr = 0.002, .lr_decay = 0.7, .clip = 5};
     for (int c; (c = getopt_long(argc, argv, "h", long_options, NULL)) != -1;) {
         switch (c) {
         case OPT_TRAIN: o->train = optarg; break;
@@ -128,23 +118,14 @@ static void parse_options(int argc, char **argv, options *o) {
         case OPT_NOCHAR: o->cfg.char_features = false; break;
         case OPT_MINC: o->min_count = ex_parse_long("--min-count", optarg, 1, 1L << 40); break;
         case OPT_DROP: o->cfg.dropout = ex_parse_double("--dropout", optarg, 0, 0.95); break;
-        case OPT_EPOCHS: o->epochs = ex_parse_long("--epochs", optarg, 1, 100000); break;
-        case OPT_BATCH: o->batch = ex_parse_long("--batch", optarg, 1, 4096); break;
-        case OPT_LR: o->lr = ex_parse_double("--lr", optarg, 1e-9, 100); break;
-        case OPT_DECAY: o->lr_decay = ex_parse_double("--lr-decay", optarg, 1e-6, 1); break;
-        case OPT_CLIP: o->clip = ex_parse_double("--clip", optarg, 0, 1e9); break;
-        case OPT_TIME: o->time_limit = ex_parse_double("--time-limit", optarg, 0, 1e9); break;
-        case OPT_CKPT:
-            o->checkpoint_every = ex_parse_long("--checkpoint-every", optarg, 1, 1L << 40); break;
-        case OPT_RESUME: o->resume = optarg; break;
-        case OPT_CURVE: o->curve = optarg; break;
-        case OPT_SEED: o->seed = ex_parse_long("--seed", optarg, 0, 1L << 40); break;
-        case OPT_THREADS: o->threads = ex_parse_long("--threads", optarg, 0, 1024); break;
-        case OPT_EVAL: o->eval_every = ex_parse_long("--eval-every", optarg, 1, 1L << 40); break;
         case OPT_VECTORS: o->vectors = optarg; break;
         case OPT_TOUR: o->tour = true; break;
         case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(1);
+        default:
+            if (!ex_epoch_option(c, optarg, &o->run)) {
+                usage(stderr);
+                exit(1);
+            }
         }
     }
 }
@@ -326,41 +307,6 @@ static tagger_baseline *make_baseline(const corpus *train, const tagger_lexicon 
 
 /* ------------------------------------------------------------ the model ---- */
 
-/* Pretrained word vectors for the embedding table: word2vec binary (a name ending in .bin),
- * word2vec text (a first line "<words> <dim>") or GloVe text. */
-static void vectors_load(const char *path, wv_table *t) {
-    wv_format f = WV_GLOVE_TEXT;
-    size_t n = strlen(path);
-    if (n > 4 && strcmp(path + n - 4, ".bin") == 0) {
-        f = WV_WORD2VEC_BINARY;
-    } else {
-        FILE *in = fopen(path, "r");
-        if (!in) ex_die("%s: cannot open: %s", path, strerror(errno));
-        char line[256] = "", extra[8];
-        long a, b;
-        if (fgets(line, sizeof line, in) && sscanf(line, "%ld %ld %7s", &a, &b, extra) == 2)
-            f = WV_WORD2VEC_TEXT;
-        fclose(in);
-    }
-    ex_check_status(wv_load(path, f, 0, t));
-}
-
-/* Row id of E takes the vector of word id of v where the table has one; returns how many did. */
-static int vectors_copy(const wv_table *t, const text_vocab *v, ad_tensor *E) {
-    if (t->dim != ad_cols(E))
-        ad_fail_at(__FILE__, __LINE__, "vectors_copy", "vectors of %d, embeddings of %d", t->dim,
-                   ad_cols(E));
-    int found = 0;
-    for (int id = 1; id < text_vocab_size(v) && id < ad_rows(E); id++) {
-        int j = wv_table_find(t, text_vocab_word(v, id));
-        if (j < 0) continue;
-        for (int k = 0; k < t->dim; k++)
-            ad_data(E)[(size_t)id * t->dim + k] = (ad_real)t->vec[(size_t)j * t->dim + k];
-        found++;
-    }
-    return found;
-}
-
 typedef struct model {
     tagger_lexicon lx;
     tagger m;
@@ -430,45 +376,50 @@ static void tag_text(const model *md, const char *text) {
 
 /* ---------------------------------------------------------------- train ---- */
 
-static double seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+enum { C_TAPE_RNG = EX_EPOCH_COUNTERS, C_NCOUNTERS };
+static const char *const counter_names[C_NCOUNTERS] = {EX_EPOCH_COUNTER_NAMES, "tape_rng"};
+
+/* What cmd_train's steps, checkpoints and curve points share: ex_epochs' ctx. */
+typedef struct trainer {
+    const options *o;
+    model *md;
+    nn_optim *opt;
+    ad_tape *tp;
+    const corpus *train, *dev;
+    const batches *bs;
+    tagger_batch *bt;
+    nn_counters counters;
+    ex_curve *curve; /* NULL: none */
+} trainer;
+
+static double train_step(void *ctx, const int *order, size_t k, long *tokens) {
+    trainer *t = ctx;
+    fill_batch(t->bt, t->train, t->bs, (size_t)order[k]);
+    const double loss =
+        nn_train_step(t->tp, tagger_loss(t->tp, &t->md->m, t->bt), t->opt, t->o->run.clip);
+    ad_tape_reset(t->tp);
+    for (int b = 0; b < t->bt->B; b++)
+        *tokens += t->bt->lengths[b];
+    return loss;
 }
 
-static void shuffle(int *a, size_t n, nn_rng *r) {
-    for (size_t i = n; i > 1; i--) {
-        size_t j = nn_rng_below(r, (uint32_t)i);
-        int t = a[i - 1];
-        a[i - 1] = a[j], a[j] = t;
-    }
+static void train_save(void *ctx) {
+    trainer *t = ctx;
+    t->counters.value[C_TAPE_RNG] = ad_tape_rng_state(t->tp);
+    model_save(t->md, t->o->model, t->opt, &t->counters);
 }
 
-enum { C_STEP, C_EPOCH, C_BATCH, C_RNG, C_TAPE_RNG, C_NCOUNTERS };
-
-/* A point of the learning curve: dev accuracy now, and the mean training loss since the last
- * point (then reset). Returns the accuracy; curve may be NULL. */
-static accuracy curve_point(ex_curve *curve, const tagger *m, const corpus *dev, tagger_batch *bt,
-                            ad_tape *tp, double step, double epoch, double *loss_sum,
-                            long *loss_n) {
-    accuracy a = evaluate(m, dev, bt, tp);
-    if (curve)
-        ex_curve_row(curve, (double[]){step, epoch, *loss_sum / (double)(*loss_n ? *loss_n : 1),
-                                       pct(a.correct, a.tokens)});
-    *loss_sum = 0, *loss_n = 0;
-    return a;
-}
-
-/* The loss in one picture and the accuracy in another: "x.csv" -> x.loss.png, x.accuracy.png. */
-static void plot_curve(const char *csv, const char *title, const char *accuracy_columns) {
-    char stem[4096], png[4200];
-    snprintf(stem, sizeof stem, "%s", csv);
-    size_t n = strlen(stem);
-    if (n > 4 && strcmp(stem + n - 4, ".csv") == 0) stem[n - 4] = 0;
-    snprintf(png, sizeof png, "%s.loss.png", stem);
-    if (ex_plot(csv, png, title, "train_loss") != 0) return;
-    snprintf(png, sizeof png, "%s.accuracy.png", stem);
-    ex_plot(csv, png, title, accuracy_columns);
+/* A point of the learning curve: dev accuracy now; at an epoch's end a line on stderr too. */
+static void train_evaluate(void *ctx, double step, double epoch_pos, double mean_loss,
+                           long epoch_end, bool out_of_time) {
+    trainer *t = ctx;
+    accuracy a = evaluate(&t->md->m, t->dev, t->bt, t->tp);
+    if (t->curve)
+        ex_curve_row(t->curve, (double[]){step, epoch_pos, mean_loss, pct(a.correct, a.tokens)});
+    if (epoch_end)
+        fprintf(stderr, "tagger: epoch %ld: dev accuracy %.2f%% (unknown words %.2f%%)%s\n",
+                epoch_end, pct(a.correct, a.tokens), pct(a.unknown_correct, a.unknown),
+                out_of_time ? " (time limit reached)" : "");
 }
 
 /* A lexicon holds full tags when one of them is not its own base tag ("nn-tl"). One whose tags
@@ -484,7 +435,7 @@ static bool lexicon_has_full_tags(const tagger_lexicon *lx) {
 }
 
 static int cmd_train(const options *opts) {
-    const double t_start = seconds();
+    const double t_start = ex_seconds();
     options copy = *opts, *o = &copy;
     corpus train, dev, test;
     corpus_read(o->train, o->max_sentences, &train);
@@ -492,8 +443,8 @@ static int cmd_train(const options *opts) {
     corpus_read(o->test, o->tour ? 1500 : 0, &test);
 
     model md = {0};
-    if (o->resume) {
-        model_load(&md, o->resume);
+    if (o->run.resume) {
+        model_load(&md, o->run.resume);
         o->full_tags = lexicon_has_full_tags(&md.lx);
     } else {
         tagger_lexicon_init(&md.lx);
@@ -509,18 +460,18 @@ static int cmd_train(const options *opts) {
         tagger_config cfg = o->cfg;
         wv_table vecs = {0};
         if (o->vectors) {
-            vectors_load(o->vectors, &vecs);
+            ex_vectors_load(o->vectors, &vecs);
             cfg.word_dim = vecs.dim;
         }
         cfg.words = text_vocab_size(md.lx.words);
         cfg.suffixes = text_vocab_size(md.lx.suffixes);
         cfg.tags = text_vocab_size(md.lx.tags);
-        nn_rng r = nn_rng_new((uint64_t)o->seed);
+        nn_rng r = nn_rng_new((uint64_t)o->run.seed);
         md.ps = ad_params_new();
         tagger_init(&md.m, md.ps, &cfg, &r);
         if (o->vectors) {
             printf("vectors: %d of the %d words have one in %s\n",
-                   vectors_copy(&vecs, md.lx.words, md.m.word.E), cfg.words - 1, o->vectors);
+                   ex_vectors_copy(&vecs, md.lx.words, md.m.word.E), cfg.words - 1, o->vectors);
             wv_table_free(&vecs);
         }
     }
@@ -544,10 +495,10 @@ static int cmd_train(const options *opts) {
            inputs, cfg->hidden, cfg->layers, cfg->dropout, ad_params_size(md.ps));
 
     nn_optim *opt =
-        nn_optim_new(md.ps, &(nn_optim_config){.kind = NN_ADAM, .lr = o->lr, .sparse = true});
+        nn_optim_new(md.ps, &(nn_optim_config){.kind = NN_ADAM, .lr = o->run.lr, .sparse = true});
     ad_tape *tp = ad_tape_new();
-    ad_tape_seed(tp, (uint64_t)o->seed + 17);
-    const int B = (int)o->batch;
+    ad_tape_seed(tp, (uint64_t)o->run.seed + 17);
+    const int B = (int)o->run.batch;
     size_t maxlen = longest(&train);
     if (longest(&dev) > maxlen) maxlen = longest(&dev);
     if (longest(&test) > maxlen) maxlen = longest(&test);
@@ -555,96 +506,34 @@ static int cmd_train(const options *opts) {
     tagger_batch *bt = tagger_batch_new((int)maxlen * rows_b, rows_b);
     if (!bt) ex_die("out of memory");
     batches bs = make_batches(&train, B, true);
-    nn_rng order_rng = nn_rng_new((uint64_t)o->seed + 1);
-
-    uint64_t counter[C_NCOUNTERS] = {0};
-    nn_counters counters = {.n = C_NCOUNTERS,
-                            .name = {"step", "epoch", "batch", "order_rng", "tape_rng"}};
-    if (o->resume) {
-        ex_check_status(nn_checkpoint_load(o->resume, md.ps, opt, &counters));
-        for (int k = 0; k < C_NCOUNTERS; k++)
-            counter[k] = counters.value[k];
-        order_rng.state = counter[C_RNG];
+    trainer t = {.o = o, .md = &md, .opt = opt, .tp = tp, .train = &train, .dev = &dev,
+                 .bs = &bs, .bt = bt, .counters = ex_counters(C_NCOUNTERS, counter_names, NULL)};
+    uint64_t *counter = t.counters.value;
+    counter[EX_C_ORDER_RNG] = nn_rng_new((uint64_t)o->run.seed + 1).state;
+    if (o->run.resume) {
+        ex_check_status(nn_checkpoint_load(o->run.resume, md.ps, opt, &t.counters));
         ad_tape_set_rng_state(tp, counter[C_TAPE_RNG]);
-        printf("resumed %s at step %llu (epoch %llu, batch %llu)\n", o->resume,
-               (unsigned long long)counter[C_STEP], (unsigned long long)counter[C_EPOCH] + 1,
-               (unsigned long long)counter[C_BATCH]);
+        printf("resumed %s at step %llu (epoch %llu, batch %llu)\n", o->run.resume,
+               (unsigned long long)counter[EX_C_STEP], (unsigned long long)counter[EX_C_EPOCH] + 1,
+               (unsigned long long)counter[EX_C_BATCH]);
     }
     char curve_path[4096];
-    snprintf(curve_path, sizeof curve_path, "%s", o->curve ? o->curve : "");
-    if (!o->curve && !o->tour) snprintf(curve_path, sizeof curve_path, "%s.curve.csv", o->model);
-    ex_curve *curve =
+    ex_curve_path(curve_path, sizeof curve_path, o->run.curve, o->model, o->tour);
+    ex_curve *curve = t.curve =
         curve_path[0] ? ex_curve_open(curve_path, "step,epoch,train_loss,dev_accuracy") : NULL;
-
-    const long total = (long)(o->epochs * bs.n);
-    ex_progress *prog = ex_progress_new("train", total, 5.0);
-    long tokens = 0;
-    double loss_sum = 0;
-    long loss_n = 0;
-    bool out_of_time = false;
-    double epoch_pos = (double)counter[C_EPOCH]; /* epochs done, with the fraction of the current */
-    for (long epoch = (long)counter[C_EPOCH]; epoch < o->epochs && !out_of_time; epoch++) {
-        nn_optim_set_lr(opt, o->lr * pow(o->lr_decay, (double)epoch));
-        /* this epoch's order: from the RNG state at its start, which a checkpoint keeps */
-        nn_rng epoch_rng = order_rng;
-        int *perm = malloc(bs.n * sizeof *perm);
-        if (!perm) ex_die("out of memory");
-        for (size_t k = 0; k < bs.n; k++)
-            perm[k] = (int)k;
-        shuffle(perm, bs.n, &epoch_rng);
-        for (size_t k = counter[C_BATCH]; k < bs.n; k++) {
-            fill_batch(bt, &train, &bs, (size_t)perm[k]);
-            loss_sum += nn_train_step(tp, tagger_loss(tp, &md.m, bt), opt, o->clip);
-            loss_n++;
-            ad_tape_reset(tp);
-            for (int b = 0; b < bt->B; b++)
-                tokens += bt->lengths[b];
-            counter[C_STEP]++;
-            ex_progress_update(prog, (long)counter[C_STEP], tokens, loss_sum / (double)loss_n);
-            counter[C_BATCH] = k + 1;
-            epoch_pos = (double)epoch + (double)(k + 1) / (double)bs.n;
-            const bool last = k + 1 == bs.n;
-            if (last)
-                counter[C_BATCH] = 0, counter[C_EPOCH] = (uint64_t)epoch + 1,
-                counter[C_RNG] = epoch_rng.state;
-            else
-                counter[C_RNG] = order_rng.state;
-            if (o->checkpoint_every && counter[C_STEP] % (uint64_t)o->checkpoint_every == 0 &&
-                !last) {
-                counter[C_TAPE_RNG] = ad_tape_rng_state(tp);
-                for (int j = 0; j < C_NCOUNTERS; j++)
-                    counters.value[j] = counter[j];
-                model_save(&md, o->model, opt, &counters);
-            }
-            out_of_time = o->time_limit > 0 && seconds() - t_start > o->time_limit;
-            if (last || out_of_time) break;
-            if (curve && counter[C_STEP] % (uint64_t)o->eval_every == 0)
-                curve_point(curve, &md.m, &dev, bt, tp, (double)counter[C_STEP], epoch_pos,
-                            &loss_sum, &loss_n);
-        }
-        free(perm);
-        order_rng = epoch_rng;
-        accuracy a = curve_point(curve, &md.m, &dev, bt, tp, (double)counter[C_STEP], epoch_pos,
-                                 &loss_sum, &loss_n);
-        fprintf(stderr, "tagger: epoch %ld: dev accuracy %.2f%% (unknown words %.2f%%)%s\n",
-                epoch + 1, pct(a.correct, a.tokens), pct(a.unknown_correct, a.unknown),
-                out_of_time ? " (time limit reached)" : "");
-        if (!o->tour) {
-            counter[C_TAPE_RNG] = ad_tape_rng_state(tp);
-            for (int j = 0; j < C_NCOUNTERS; j++)
-                counters.value[j] = counter[j];
-            model_save(&md, o->model, opt, &counters);
-        }
-    }
-    ex_progress_done(prog);
+    ex_epochs_run(&(ex_epochs){
+        .run = &o->run, .items = bs.n, .batches = bs.n, .t_start = t_start,
+        .save_each_epoch = !o->tour, .eval_between = curve != NULL, .opt = opt,
+        .counters = &t.counters, .ctx = &t, .step = train_step, .save = train_save,
+        .evaluate = train_evaluate});
     if (curve) {
         ex_curve_close(curve);
-        plot_curve(curve_path, "BiLSTM tagger", "dev_accuracy");
+        ex_plot_loss_accuracy(curve_path, "BiLSTM tagger", "dev_accuracy");
     }
 
     accuracy a = evaluate(&md.m, &test, bt, tp);
     printf("test accuracy (%zu sentences, %ld tokens, %s tags) after %.0f s:\n", test.nsent,
-           a.tokens, o->full_tags ? "full" : "base", seconds() - t_start);
+           a.tokens, o->full_tags ? "full" : "base", ex_seconds() - t_start);
     print_accuracy("BiLSTM tagger", a);
     print_accuracy("baseline: most frequent tag, suffix rule",
                    evaluate_baseline(base, &test, true));
@@ -713,11 +602,8 @@ static int cmd_tag(const options *o, int argc, char **argv) {
     model md = {0};
     model_load(&md, o->model);
     ex_check_status(nn_checkpoint_load(o->model, md.ps, NULL, NULL));
-    char text[8192] = "";
-    for (int i = 0; i < argc; i++) {
-        strncat(text, argv[i], sizeof text - strlen(text) - 2);
-        strcat(text, " ");
-    }
+    char text[8192];
+    ex_join_args(argc, argv, text, sizeof text);
     tag_text(&md, text);
     ad_params_free(md.ps);
     tagger_lexicon_free(&md.lx);
@@ -728,15 +614,13 @@ int main(int argc, char **argv) {
     ex_init(argc, argv);
     options o;
     parse_options(argc, argv, &o);
-    const char *cmd = optind < argc ? argv[optind] : NULL;
-    if (o.tour) cmd = "train";
+    static const char *const commands[] = {"train", "eval", "tag"};
+    const char *cmd = o.tour ? "train" : ex_command_at(argc, argv, commands, 3);
     if (!cmd) {
         usage(stderr);
         return 1;
     }
-    if (strcmp(cmd, "train") && strcmp(cmd, "eval") && strcmp(cmd, "tag"))
-        ex_die("unknown command '%s': train, eval or tag (--help)", cmd);
-    ad_set_num_threads((int)o.threads);
+    ad_set_num_threads((int)o.run.threads);
     raw_words = text_vocab_new();
     raw_tags = text_vocab_new();
     if (strcmp(cmd, "tag") && !o.train) o.train = ex_data_path("brown-train.tagged");
@@ -745,10 +629,10 @@ int main(int argc, char **argv) {
     if (o.tour) {
         /* half the training set, one epoch of a smaller network: about 30 s */
         if (!o.max_sentences) o.max_sentences = 24000;
-        o.epochs = 1;
+        o.run.epochs = 1;
         if (o.cfg.hidden == tagger_config_default().hidden) o.cfg.hidden = 64;
-        if (o.time_limit == 0) o.time_limit = 30;
-        o.lr = 0.004;
+        if (o.run.time_limit == 0) o.run.time_limit = 30;
+        o.run.lr = 0.004;
     }
     int rc;
     if (strcmp(cmd, "train") == 0)

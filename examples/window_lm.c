@@ -8,7 +8,7 @@
  *                                 sampled sentences
  *   window_lm eval                perplexity of a checkpoint and of Kneser-Ney, validation and test
  *   window_lm generate            sample sentences from a checkpoint, after a prompt
- *   window_lm --tour              a ~20 s version of train, for the README's tour
+ *   window_lm --tour              a ~40 s version of train, for the README's tour
  *
  * Data and split. A corpus is one sentence per line, tokens separated by spaces (the cache's
  * sotu.words by default: 61k sentences, 2M tokens, addresses from 1790 on in order; kjv.words
@@ -28,6 +28,7 @@
  * uninterrupted one would (the sampler's state is a counter).
  */
 #include "common.h"
+#include "run.h"
 #include "ngram.h"
 #include "text.h"
 #include "window_lm.h"
@@ -107,7 +108,8 @@ static void usage(FILE *f) {
 "  --out DIR            where the checkpoint, curve.csv and curve.png go (default window_lm.out)\n"
 "  --seed N             initial weights, the windows drawn, sampling (default 1)\n"
 "  --threads N          threads for the products and kernels (default: every core)\n"
-"  --tour               a ~20 s run on the default data: fewer steps, then both perplexities and\n"
+"  --tour               a ~40 s run on the default data (1500 steps of 128, --vocab 5000,\n"
+"                       --lr 0.015), then the perplexities of both models and of their mixture, and\n"
 "                       a few sentences\n"
 "eval and generate:\n"
 "  --model PATH         the checkpoint (default DIR/model.safetensors of --out)\n"
@@ -142,14 +144,8 @@ static void parse_options(int argc, char **argv, options *o) {
                    .temperature = 0.8};
     const long shape_default[S_COUNT] = {4, 64, 128, 900000, 50000};
     memcpy(o->shape, shape_default, sizeof o->shape);
-    if (argc > 1 && argv[1][0] != '-') {
-        o->command = argv[1];
-        if (strcmp(o->command, "train") && strcmp(o->command, "eval") &&
-            strcmp(o->command, "generate"))
-            ex_die("'%s' is not a command: train, eval or generate (--help for more)", argv[1]);
-        argv[1] = argv[0]; /* getopt starts after it */
-        argc--, argv++;
-    }
+    static const char *const commands[] = {"train", "eval", "generate"};
+    o->command = ex_take_command(&argc, &argv, commands, 3, o->command);
     enum { O_DATA = 256, O_SPLIT, O_VOCAB, O_WINDOW, O_EMBED, O_HIDDEN, O_ORDER, O_BATCH, O_LR,
            O_LRFINAL, O_CLIP, O_STEPS, O_EVALEVERY, O_VALIDTOK, O_CKEVERY, O_RESUME, O_OUT, O_SEED,
            O_THREADS, O_TOUR, O_MODEL, O_PROMPT, O_SENTENCES, O_LENGTH, O_TEMP };
@@ -165,7 +161,8 @@ static void parse_options(int argc, char **argv, options *o) {
         {"prompt", 1, 0, O_PROMPT}, {"sentences", 1, 0, O_SENTENCES},
         {"length", 1, 0, O_LENGTH}, {"temperature", 1, 0, O_TEMP}, {"help", 0, 0, 'h'},
         {0, 0, 0, 0}};
-    bool steps_given = false, eval_given = false;
+    bool steps_given = false, eval_given = false, vocab_given = false, batch_given = false,
+         lr_given = false;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
@@ -175,13 +172,15 @@ static void parse_options(int argc, char **argv, options *o) {
         case 'h': usage(stdout); exit(0);
         case O_DATA: o->data = a; break;
         case O_SPLIT: parse_split(o, a); break;
-        case O_VOCAB: o->max_vocab = ex_parse_long("--vocab", a, 3, INT_MAX); break;
+        case O_VOCAB: o->max_vocab = ex_parse_long("--vocab", a, 3, INT_MAX), vocab_given = true;
+            break;
         case O_WINDOW: o->shape[s = S_WINDOW] = ex_parse_long("--window", a, 1, 64); break;
         case O_EMBED: o->shape[s = S_EMBED] = ex_parse_long("--embed", a, 1, 1 << 16); break;
         case O_HIDDEN: o->shape[s = S_HIDDEN] = ex_parse_long("--hidden", a, 1, 1 << 16); break;
         case O_ORDER: o->order = ex_parse_long("--order", a, 1, NGRAM_MAX_ORDER); break;
-        case O_BATCH: o->batch = ex_parse_long("--batch", a, 1, 1 << 20); break;
-        case O_LR: o->lr = ex_parse_double("--lr", a, 1e-12, 1e6); break;
+        case O_BATCH: o->batch = ex_parse_long("--batch", a, 1, 1 << 20), batch_given = true;
+            break;
+        case O_LR: o->lr = ex_parse_double("--lr", a, 1e-12, 1e6), lr_given = true; break;
         case O_LRFINAL: o->lr_final = ex_parse_double("--lr-final", a, 0, 1e6); break;
         case O_CLIP: o->clip = ex_parse_double("--clip", a, 0, 1e12); break;
         case O_STEPS: o->steps = ex_parse_long("--steps", a, 1, LONG_MAX), steps_given = true;
@@ -202,20 +201,24 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_SENTENCES: o->sentences = ex_parse_long("--sentences", a, 0, 100000); break;
         case O_LENGTH: o->length = ex_parse_long("--length", a, 1, 100000); break;
         case O_TEMP: o->temperature = ex_parse_double("--temperature", a, 0, 1e6); break;
-        case ':': ex_die("%s needs a value (--help for the options)", argv[optind - 1]);
-        default: ex_die("unknown option '%s' (--help for the options)", argv[optind - 1]);
+        default: ex_option_error(c, argv);
         }
         if (s >= 0) o->shape_given[s] = true;
     }
     if (optind < argc) ex_die("unexpected argument '%s' (--help for the options)", argv[optind]);
-    if (o->lr_final < 0) o->lr_final = o->lr / 10;
     if (o->resume && strcmp(o->command, "train"))
         ex_die("--resume is for train; %s takes --model", o->command);
     if (o->tour) {
+        /* ~20 s of training on 2 cores: half the vocabulary halves the softmax, the largest
+         * product, and smaller batches at a higher rate make more steps of it */
         if (strcmp(o->command, "train")) ex_die("--tour is a short train: not for %s", o->command);
-        if (!steps_given) o->steps = 200; /* ~20 s in all with one core for the products */
-        if (!eval_given) o->eval_every = 100;
+        if (!steps_given) o->steps = 1500;
+        if (!eval_given) o->eval_every = 500;
+        if (!vocab_given) o->max_vocab = 5000;
+        if (!batch_given) o->batch = 128;
+        if (!lr_given) o->lr = 0.015;
     }
+    if (o->lr_final < 0) o->lr_final = o->lr / 10;
 }
 
 /* ----------------------------------------------------------- checkpoints ---- */
@@ -228,14 +231,9 @@ static const char *const counter_name[C_COUNT] = {
 /* A checkpoint's counters, read before a model exists to load it into; nn_checkpoint_load checks
  * everything else afterwards. Dies with a message naming the file on failure. */
 static void peek_counters(const char *path, uint64_t *values) {
-    nn_counters c = {.n = C_COUNT};
-    for (int i = 0; i < C_COUNT; i++) c.name[i] = counter_name[i];
-    const nn_status s = nn_checkpoint_counters(path, &c);
-    if (s == NN_ERR_MISMATCH)
-        ex_die("%s: not a checkpoint of window_lm (%s): a checkpoint of another model?", path,
-               nn_last_error());
-    ex_check_status(s);
-    for (int i = 0; i < C_COUNT; i++) values[i] = c.value[i];
+    nn_counters c = ex_counters(C_COUNT, counter_name, NULL);
+    ex_counters_peek(path, "window_lm", &c);
+    memcpy(values, c.value, C_COUNT * sizeof *values);
     if (values[C_WINDOW] < 1 || values[C_WINDOW] > 64 || values[C_EMBED] < 1 ||
         values[C_EMBED] > 1 << 16 || values[C_HIDDEN] < 1 || values[C_HIDDEN] > 1 << 16 ||
         values[C_TRAIN_PPM] + values[C_VALID_PPM] >= 1000000)
@@ -270,14 +268,6 @@ typedef struct run {
     long step;
 } run;
 
-static char *joined(const char *a, const char *b) {
-    const size_t n = strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (!s) ex_die("out of memory");
-    snprintf(s, n, "%s%s", a, b);
-    return s;
-}
-
 static const char *base_name(const char *path) {
     const char *slash = strrchr(path, '/');
     return slash ? slash + 1 : path;
@@ -287,7 +277,7 @@ static double frac(long ppm) { return (double)ppm / 1e6; }
 
 /* The vocabulary a checkpoint saved. */
 static void load_vocab(run *r, const char *checkpoint) {
-    char *path = joined(checkpoint, ".vocab");
+    char *path = ex_joined(checkpoint, ".vocab");
     ex_check_status(text_vocab_load(path, &r->vocab));
     r->eos = text_vocab_find(r->vocab, EOS_WORD);
     if (r->eos < 0) ex_die("%s: it has no \"%s\": not a vocabulary of window_lm", path, EOS_WORD);
@@ -311,21 +301,10 @@ static void load_data(run *r, const char *checkpoint) {
         text_split(&r->ids, frac(o->shape[S_TRAIN_PPM]), frac(o->shape[S_VALID_PPM]), &r->train,
                    &r->valid, &r->test);
         /* ... then the vocabulary of their counts, and every id renamed into it. */
-        const int n_all = text_vocab_size(all);
-        long *count = calloc((size_t)n_all, sizeof *count);
-        int *to = malloc((size_t)n_all * sizeof *to);
-        if (!count || !to) ex_die("out of memory");
-        for (size_t i = 0; i < r->train.n; i++) count[r->train.ids[i]]++;
-        r->vocab = text_vocab_new();
-        for (int id = 0; id < n_all; id++)
-            if (count[id] > 0) text_vocab_add(r->vocab, text_vocab_word(all, id), count[id]);
-        text_vocab_prune(r->vocab, 1, (int)o->max_vocab);
+        r->vocab = ex_vocab_of_ids(all, r->train.ids, r->train.n, 1, (int)o->max_vocab);
         r->eos = text_vocab_find(r->vocab, EOS_WORD);
         if (r->eos < 0) r->eos = text_vocab_add(r->vocab, EOS_WORD, 0); /* a --vocab of 2 */
-        for (int id = 0; id < n_all; id++)
-            to[id] = text_vocab_id(r->vocab, text_vocab_word(all, id));
-        for (size_t i = 0; i < r->ids.n; i++) r->ids.ids[i] = to[r->ids.ids[i]];
-        free(count), free(to);
+        ex_ids_rename(r->ids.ids, r->ids.n, all, r->vocab);
         text_vocab_free(all);
     }
     r->V = text_vocab_size(r->vocab);
@@ -355,16 +334,14 @@ static void save_checkpoint(run *r, const char *path) {
         (uint64_t)o->shape[S_WINDOW], (uint64_t)o->shape[S_EMBED], (uint64_t)o->shape[S_HIDDEN],
         (uint64_t)o->shape[S_TRAIN_PPM], (uint64_t)o->shape[S_VALID_PPM], (uint64_t)r->step,
         r->sampler.state};
-    nn_counters c = {.n = C_COUNT};
-    for (int i = 0; i < C_COUNT; i++) c.name[i] = counter_name[i], c.value[i] = v[i];
+    nn_counters c = ex_counters(C_COUNT, counter_name, v);
     ex_check_status(nn_checkpoint_save(path, r->ps, r->opt, &c));
 }
 
 /* Weights (and, with an optimizer, its state and the position) from a checkpoint whose shape was
  * already taken by shape_from_checkpoint. */
 static void load_checkpoint(run *r, const char *path) {
-    nn_counters c = {.n = C_COUNT};
-    for (int i = 0; i < C_COUNT; i++) c.name[i] = counter_name[i];
+    nn_counters c = ex_counters(C_COUNT, counter_name, NULL);
     const nn_status s = nn_checkpoint_load(path, r->ps, r->opt, &c);
     if (s == NN_ERR_MISMATCH)
         ex_die("%s does not fit this model (window %ld, embed %ld, hidden %ld, %d words in "
@@ -378,7 +355,7 @@ static void load_checkpoint(run *r, const char *path) {
 /* The checkpoint of eval and generate: its shape, vocabulary, weights, and the data for eval. */
 static void open_model(run *r, bool data) {
     options *o = r->o;
-    if (!o->model) o->model = joined(o->out, "/model.safetensors"); /* lives until exit */
+    if (!o->model) o->model = ex_joined(o->out, "/model.safetensors"); /* lives until exit */
     uint64_t c[C_COUNT];
     peek_counters(o->model, c);
     shape_from_checkpoint(o, o->model, c);
@@ -522,11 +499,6 @@ static void generate(run *r, const int *prompt, int n_prompt) {
 
 /* ----------------------------------------------------------------- train ---- */
 
-static text_span first_tokens(text_span s, long n) {
-    if (n > 0 && (size_t)n < s.n) s.n = (size_t)n;
-    return s;
-}
-
 /* Adam's rate: linear from --lr at the first step to --lr-final at the last. */
 static double lr_at(const options *o, long step) {
     const double t = o->steps > 1 ? (double)step / (double)(o->steps - 1) : 0;
@@ -547,8 +519,8 @@ static int cmd_train(options *o) {
     r.opt = nn_optim_new(r.ps, &(nn_optim_config){.kind = NN_ADAM, .lr = o->lr, .sparse = true});
     if (mkdir(o->out, 0777) != 0 && errno != EEXIST)
         ex_die("%s: cannot make the directory: %s", o->out, strerror(errno));
-    char *ckpt = joined(o->out, "/model.safetensors"), *vocab_path = joined(ckpt, ".vocab");
-    char *csv = joined(o->out, "/curve.csv"), *png = joined(o->out, "/curve.png");
+    char *ckpt = ex_joined(o->out, "/model.safetensors"), *vocab_path = ex_joined(ckpt, ".vocab");
+    char *csv = ex_joined(o->out, "/curve.csv"), *png = ex_joined(o->out, "/curve.png");
     if (o->resume) load_checkpoint(&r, o->resume);
     if (r.step > o->steps)
         ex_die("%s is at step %ld, past the %ld steps asked for (--steps)", o->resume, r.step,
@@ -564,7 +536,7 @@ static int cmd_train(options *o) {
     if (o->resume) printf("window_lm: resuming %s at step %ld\n", o->resume, r.step);
 
     const int B = (int)o->batch, W = (int)o->shape[S_WINDOW];
-    const text_span valid = first_tokens(r.valid, o->valid_tokens);
+    const text_span valid = ex_first_tokens(r.valid, o->valid_tokens);
     ex_curve *curve = ex_curve_open(csv, "step,train_loss,valid_loss");
     ex_progress *prog = ex_progress_new("train", o->steps, 10);
     size_t *pos = malloc((size_t)B * sizeof *pos);
@@ -588,7 +560,7 @@ static int cmd_train(options *o) {
             ex_curve_row(curve, (double[]){(double)(r.step + 1), loss_sum / (double)loss_n, v});
             loss_sum = 0, loss_n = 0;
         }
-        if (o->checkpoint_every && (r.step + 1) % o->checkpoint_every == 0 && !last) {
+        if (ex_checkpoint_due(o->checkpoint_every, (uint64_t)r.step + 1, last)) {
             r.step++; /* the checkpoint holds the step to do next */
             save_checkpoint(&r, ckpt);
             r.step--;
@@ -598,18 +570,19 @@ static int cmd_train(options *o) {
     ex_curve_close(curve);
     save_checkpoint(&r, ckpt);
     printf("window_lm: checkpoint %s (vocabulary %s)\n", ckpt, vocab_path);
-    if (ex_plot(csv, png, "window_lm: loss (nats/token)", "train_loss,valid_loss") == 0)
-        printf("window_lm: learning curve %s (%s)\n", png, csv);
-    else
-        printf("window_lm: learning curve %s\n", csv);
+    ex_plot_and_say(csv, png, "window_lm: loss (nats/token)", "train_loss,valid_loss");
 
     ngram_lm *kn = kneser_ney(&r);
-    report(&r, kn, (const char *const[]){"valid"}, &r.valid, 1, false);
+    if (o->tour) /* as eval reports: the mixture, its λ chosen on valid, shows what it adds */
+        report(&r, kn, (const char *const[]){"valid", "test"}, (text_span[]){r.valid, r.test}, 2,
+               true);
+    else
+        report(&r, kn, (const char *const[]){"valid"}, &r.valid, 1, false);
     ngram_free(kn);
     if (o->tour)
-        printf("window_lm: (a few seconds of training: Kneser-Ney has seen every training word, "
-               "the window LM\n  a few percent of them; bench/quality/window_lm.sh trains it "
-               "longer)\n");
+        printf("window_lm: (a short run: Kneser-Ney has counted every training word, the window "
+               "LM has seen\n  %.0f%% of them once; bench/quality/window_lm.sh trains it longer)\n",
+               100.0 * (double)o->steps * (double)o->batch / (double)r.train.n);
     generate(&r, prompt, n_prompt);
     free(prompt), free(pos), free(ctx), free(y);
     free(ckpt), free(vocab_path), free(csv), free(png);

@@ -17,6 +17,7 @@
  * goes on with the epoch after the last one saved.
  */
 #include "common.h"
+#include "run.h"
 #include "text.h"
 #include "vectors.h"
 #include "word2vec.h"
@@ -34,17 +35,12 @@
 /* ---------------------------------------------------------------- options ---- */
 
 typedef struct options {
-    const char *command; /* train, nearest, analogy, eval-analogies */
-    char **args;
-    int nargs;
-    const char *data, *out, *vectors, *resume, *questions;
+    ex_vector_options v; /* the command: train, nearest, analogy, eval-analogies */
+    const char *data;
     char *data_from_settings; /* owned: the corpus path a checkpoint's settings name */
-    bool cbow, softmax, tour;
-    long size, window, negative, min_count, max_vocab, max_lines, iter, batch, threads;
-    long checkpoint_every, stop_after, top, limit;
-    bool limit_given;
+    bool cbow, softmax;
+    long size, window, negative, min_count, max_vocab, max_lines, iter, batch, stop_after;
     double sample, alpha, min_alpha;
-    uint64_t seed;
 } options;
 
 static void usage(FILE *f) {
@@ -99,34 +95,20 @@ static void usage(FILE *f) {
 static const char *const commands[] = {"train", "nearest", "analogy", "eval-analogies"};
 
 static void parse_options(int argc, char **argv, options *o) {
-    *o = (options){.command = "train", .out = "word2vec.out", .size = 100, .window = 5,
-                   .negative = 5, .min_count = 5, .iter = 5, .batch = 4, .top = 8,
-                   .sample = 1e-3, .alpha = -1, .min_alpha = 1e-4, .seed = 1};
-    if (argc > 1 && argv[1][0] != '-') {
-        bool known = false;
-        for (size_t k = 0; k < sizeof commands / sizeof *commands; k++)
-            known |= strcmp(argv[1], commands[k]) == 0;
-        if (!known)
-            ex_die("'%s' is not a command: train, nearest, analogy or eval-analogies (--help for "
-                   "more)", argv[1]);
-        o->command = argv[1];
-        argv[1] = argv[0]; /* getopt starts after it */
-        argc--, argv++;
-    }
+    *o = (options){.v = {.command = "train", .out = "word2vec.out", .top = 8, .seed = 1},
+                   .size = 100, .window = 5, .negative = 5, .min_count = 5, .iter = 5, .batch = 4,
+                   .sample = 1e-3, .alpha = -1, .min_alpha = 1e-4};
+    o->v.command = ex_take_command(&argc, &argv, commands, sizeof commands / sizeof *commands,
+                                 o->v.command);
     enum { O_DATA = 256, O_MINCOUNT, O_MAXVOCAB, O_MAXLINES, O_CBOW, O_SOFTMAX, O_SIZE, O_WINDOW,
-           O_NEGATIVE, O_SAMPLE, O_ITER, O_ALPHA, O_MINALPHA, O_BATCH, O_THREADS, O_SEED,
-           O_CKEVERY, O_STOP, O_RESUME, O_OUT, O_QUESTIONS, O_TOUR, O_VECTORS, O_TOP, O_LIMIT };
+           O_NEGATIVE, O_SAMPLE, O_ITER, O_ALPHA, O_MINALPHA, O_BATCH, O_STOP };
     static const struct option longs[] = {
         {"data", 1, 0, O_DATA}, {"min-count", 1, 0, O_MINCOUNT}, {"max-vocab", 1, 0, O_MAXVOCAB},
         {"max-lines", 1, 0, O_MAXLINES}, {"cbow", 0, 0, O_CBOW}, {"softmax", 0, 0, O_SOFTMAX},
         {"size", 1, 0, O_SIZE}, {"window", 1, 0, O_WINDOW}, {"negative", 1, 0, O_NEGATIVE},
         {"sample", 1, 0, O_SAMPLE}, {"iter", 1, 0, O_ITER}, {"alpha", 1, 0, O_ALPHA},
         {"min-alpha", 1, 0, O_MINALPHA}, {"batch", 1, 0, O_BATCH},
-        {"threads", 1, 0, O_THREADS}, {"seed", 1, 0, O_SEED},
-        {"checkpoint-every", 1, 0, O_CKEVERY}, {"stop-after", 1, 0, O_STOP},
-        {"resume", 1, 0, O_RESUME}, {"out", 1, 0, O_OUT},
-        {"questions", 1, 0, O_QUESTIONS}, {"tour", 0, 0, O_TOUR}, {"vectors", 1, 0, O_VECTORS},
-        {"top", 1, 0, O_TOP}, {"limit", 1, 0, O_LIMIT}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+        {"stop-after", 1, 0, O_STOP}, EX_VECTOR_LONG_OPTIONS, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
     bool iter_given = false, arch_given = false;
     int c;
     opterr = 0;
@@ -148,58 +130,19 @@ static void parse_options(int argc, char **argv, options *o) {
         case O_ALPHA: o->alpha = ex_parse_double("--alpha", a, 1e-12, 100); break;
         case O_MINALPHA: o->min_alpha = ex_parse_double("--min-alpha", a, 0, 100); break;
         case O_BATCH: o->batch = ex_parse_long("--batch", a, 1, 1 << 16); break;
-        case O_THREADS: o->threads = ex_parse_long("--threads", a, 1, 1024); break;
-        case O_SEED: o->seed = (uint64_t)ex_parse_long("--seed", a, 0, LONG_MAX); break;
-        case O_CKEVERY:
-            o->checkpoint_every = ex_parse_long("--checkpoint-every", a, 0, LONG_MAX);
-            break;
         case O_STOP: o->stop_after = ex_parse_long("--stop-after", a, 1, 1 << 20); break;
-        case O_RESUME: o->resume = a; break;
-        case O_OUT: o->out = a; break;
-        case O_QUESTIONS: o->questions = a; break;
-        case O_TOUR: o->tour = true; break;
-        case O_VECTORS: o->vectors = a; break;
-        case O_TOP: o->top = ex_parse_long("--top", a, 1, 1000); break;
-        case O_LIMIT: o->limit = ex_parse_long("--limit", a, 1, INT_MAX), o->limit_given = true;
-            break;
-        case ':': ex_die("%s needs a value (--help for the options)", argv[optind - 1]);
-        default: ex_die("unknown option '%s' (--help for the options)", argv[optind - 1]);
+        default:
+            if (!ex_vector_option(c, a, &o->v)) ex_option_error(c, argv);
         }
     }
-    o->args = argv + optind;
-    o->nargs = argc - optind;
-    const bool train = !strcmp(o->command, "train");
-    if (train && o->nargs > 0)
-        ex_die("unexpected argument '%s' (--help for the options)", o->args[0]);
-    if (!strcmp(o->command, "nearest") && o->nargs < 1) ex_die("nearest: which words? (WORD...)");
-    if (!strcmp(o->command, "analogy") && o->nargs != 3)
-        ex_die("analogy takes three words A B C (A is to B as C is to ?), not %d", o->nargs);
-    if (!strcmp(o->command, "eval-analogies") && o->nargs != 1)
-        ex_die("eval-analogies takes one file of questions");
-    if (o->resume && !train) ex_die("--resume is for train");
-    if (o->tour) {
-        if (!train) ex_die("--tour is a short train: not for %s", o->command);
+    ex_vector_options_finish(argc, argv, &o->v);
+    if (o->v.tour) {
         if (!iter_given) o->iter = 1;
         if (!arch_given) o->cbow = true;
     }
     if (o->alpha < 0) o->alpha = o->cbow ? 0.05 : 0.025;
-    if (!o->limit_given && !strcmp(o->command, "eval-analogies")) o->limit = 30000;
     if (o->min_alpha > o->alpha)
         ex_die("--min-alpha %g is above --alpha %g", o->min_alpha, o->alpha);
-}
-
-static char *joined(const char *a, const char *b) {
-    const size_t n = strlen(a) + strlen(b) + 1;
-    char *s = malloc(n);
-    if (!s) ex_die("out of memory");
-    snprintf(s, n, "%s%s", a, b);
-    return s;
-}
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 static void make_dir(const char *dir) {
@@ -211,7 +154,7 @@ static void make_dir(const char *dir) {
 
 /* The settings a resumed run must reuse, as "key value" lines beside the checkpoint. */
 static void save_settings(const options *o, const char *path) {
-    char *tmp = joined(path, ".tmp");
+    char *tmp = ex_joined(path, ".tmp");
     FILE *f = fopen(tmp, "w");
     if (!f) ex_die("%s: cannot write: %s", tmp, strerror(errno));
     fprintf(f, "model word2vec\narch %s\noutput %s\nsize %ld\nwindow %ld\nnegative %ld\n"
@@ -219,7 +162,7 @@ static void save_settings(const options *o, const char *path) {
                "min_count %ld\nmax_vocab %ld\nmax_lines %ld\ndata %s\n",
             o->cbow ? "cbow" : "skipgram", o->softmax ? "softmax" : "negative", o->size,
             o->window, o->negative, o->sample, o->alpha, o->min_alpha, o->iter, o->batch,
-            (unsigned long long)o->seed, o->min_count, o->max_vocab, o->max_lines, o->data);
+            (unsigned long long)o->v.seed, o->min_count, o->max_vocab, o->max_lines, o->data);
     if (fclose(f) != 0 || rename(tmp, path) != 0)
         ex_die("%s: cannot write: %s", path, strerror(errno));
     free(tmp);
@@ -264,7 +207,7 @@ static void load_settings(options *o, const char *path, const char *checkpoint) 
         else if (!strcmp(key, "min_alpha")) o->min_alpha = x, got++;
         else if (!strcmp(key, "iter")) o->iter = (long)x, got++;
         else if (!strcmp(key, "batch")) o->batch = (long)x, got++;
-        else if (!strcmp(key, "seed")) o->seed = (uint64_t)strtoull(value, NULL, 10), got++;
+        else if (!strcmp(key, "seed")) o->v.seed = (uint64_t)strtoull(value, NULL, 10), got++;
         else if (!strcmp(key, "min_count")) o->min_count = (long)x, got++;
         else if (!strcmp(key, "max_vocab")) o->max_vocab = (long)x, got++;
         else if (!strcmp(key, "max_lines")) o->max_lines = (long)x, got++;
@@ -291,7 +234,7 @@ typedef struct run {
 
 static void load_corpus(run *r, const char *vocab_path) {
     const options *o = r->o;
-    const double t0 = now();
+    const double t0 = ex_seconds();
     if (vocab_path) {
         ex_check_status(text_vocab_load(vocab_path, &r->vocab));
         ex_check_status(text_read(o->data, TEXT_WORDS, r->vocab, -1, &r->ids));
@@ -309,7 +252,7 @@ static void load_corpus(run *r, const char *vocab_path) {
     printf("word2vec: %s: %zu lines, %zu words (%.1f%% below --min-count %ld), a vocabulary of "
            "%d (%.1f s)\n", o->data, r->ids.nlines, r->ids.n,
            r->ids.n ? 100.0 * (double)unk / (double)r->ids.n : 0, o->min_count,
-           text_vocab_size(r->vocab) - 1, now() - t0);
+           text_vocab_size(r->vocab) - 1, ex_seconds() - t0);
 }
 
 static void on_progress(void *ctx, long done, long total, double loss) {
@@ -323,7 +266,7 @@ static void save_checkpoint(run *r, const char *path, long epochs) {
     nn_counters c = {.n = 2, .name = {"word2vec.epochs", "word2vec.words"},
                      .value = {(uint64_t)epochs, (uint64_t)r->m.nwords}};
     ex_check_status(nn_checkpoint_save(path, r->m.ps, NULL, &c));
-    char *vocab = joined(path, ".vocab"), *settings = joined(path, ".options");
+    char *vocab = ex_joined(path, ".vocab"), *settings = ex_joined(path, ".options");
     ex_check_status(text_vocab_save(r->vocab, vocab));
     save_settings(r->o, settings);
     free(vocab);
@@ -391,7 +334,7 @@ static bool show_analogy(const wv_table *t, char **abc, int k, int limit) {
 
 static void show_eval(const wv_table *t, const char *questions, int limit) {
     wv_analogy_result a;
-    const double t0 = now();
+    const double t0 = ex_seconds();
     ex_check_status(wv_eval_analogies(t, questions, limit, &a));
     const double pct = a.answered ? 100.0 * (double)a.correct / (double)a.answered : 0;
     printf("analogies: %.2f%% right (%ld of %ld answered; %ld of the %ld questions had a word "
@@ -401,7 +344,7 @@ static void show_eval(const wv_table *t, const char *questions, int limit) {
            a.sem_answered ? 100.0 * (double)a.sem_correct / (double)a.sem_answered : 0,
            a.sem_correct, a.sem_answered,
            a.syn_answered ? 100.0 * (double)a.syn_correct / (double)a.syn_answered : 0,
-           a.syn_correct, a.syn_answered, now() - t0);
+           a.syn_correct, a.syn_answered, ex_seconds() - t0);
 }
 
 static void tour_show(const wv_table *t) {
@@ -427,13 +370,13 @@ static void tour_show(const wv_table *t) {
 static int train(options *o) {
     run r = {.o = o};
     long first_epoch = 0;
-    if (o->resume) {
-        char *settings = joined(o->resume, ".options");
-        load_settings(o, settings, o->resume);
+    if (o->v.resume) {
+        char *settings = ex_joined(o->v.resume, ".options");
+        load_settings(o, settings, o->v.resume);
         free(settings);
     }
     if (!o->data) o->data = ex_data_path("words.txt");
-    char *vocab_path = o->resume ? joined(o->resume, ".vocab") : NULL;
+    char *vocab_path = o->v.resume ? ex_joined(o->v.resume, ".vocab") : NULL;
     load_corpus(&r, vocab_path);
     free(vocab_path);
 
@@ -447,18 +390,18 @@ static int train(options *o) {
     cfg.min_alpha = o->min_alpha;
     cfg.iter = (int)o->iter;
     cfg.batch = (int)o->batch;
-    cfg.threads = (int)o->threads;
-    cfg.seed = o->seed;
+    cfg.threads = (int)o->v.threads;
+    cfg.seed = o->v.seed;
     w2v_init(&r.m, &cfg, r.vocab);
-    if (o->resume) {
+    if (o->v.resume) {
         nn_counters c = {.n = 2, .name = {"word2vec.epochs", "word2vec.words"}};
-        const nn_status s = nn_checkpoint_load(o->resume, r.m.ps, NULL, &c);
+        const nn_status s = nn_checkpoint_load(o->v.resume, r.m.ps, NULL, &c);
         if (s != NN_OK)
-            ex_die("%s (is %s a checkpoint of this word2vec run?)", nn_last_error(), o->resume);
+            ex_die("%s (is %s a checkpoint of this word2vec run?)", nn_last_error(), o->v.resume);
         if (c.value[1] != (uint64_t)r.m.nwords || c.value[0] > (uint64_t)cfg.iter)
-            ex_die("%s: its vocabulary or epochs do not fit its settings", o->resume);
+            ex_die("%s: its vocabulary or epochs do not fit its settings", o->v.resume);
         first_epoch = (long)c.value[0];
-        printf("word2vec: resuming %s after epoch %ld of %d\n", o->resume, first_epoch, cfg.iter);
+        printf("word2vec: resuming %s after epoch %ld of %d\n", o->v.resume, first_epoch, cfg.iter);
     }
     char out_layer[48] = "the full softmax";
     if (!o->softmax) snprintf(out_layer, sizeof out_layer, "%d negatives", cfg.negative);
@@ -468,10 +411,11 @@ static int train(options *o) {
     long epoch_words = 0; /* what the schedule and the progress bar count */
     for (size_t k = 0; k < r.ids.n; k++) epoch_words += r.ids.ids[k] != TEXT_UNK;
 
-    make_dir(o->out);
-    char *ckpt = joined(o->out, "/model.safetensors"), *csv = joined(o->out, "/curve.csv");
-    char *png = joined(o->out, "/curve.png"), *txt = joined(o->out, "/vectors.txt");
-    char *bin = joined(o->out, "/vectors.bin");
+    make_dir(o->v.out);
+    char *ckpt = ex_joined(o->v.out, "/model.safetensors");
+    char *csv = ex_joined(o->v.out, "/curve.csv");
+    char *png = ex_joined(o->v.out, "/curve.png"), *txt = ex_joined(o->v.out, "/vectors.txt");
+    char *bin = ex_joined(o->v.out, "/vectors.bin");
     r.curve = ex_curve_open(csv, "words,loss,alpha");
     double seconds = 0;
     long words = 0;
@@ -491,7 +435,7 @@ static int train(options *o) {
                st.kept, st.examples, st.seconds,
                st.seconds > 0 ? (double)st.words / st.seconds : 0);
         fflush(stdout);
-        if ((o->checkpoint_every > 0 && (e + 1) % o->checkpoint_every == 0) || e + 1 == last)
+        if ((o->v.checkpoint_every > 0 && (e + 1) % o->v.checkpoint_every == 0) || e + 1 == last)
             save_checkpoint(&r, ckpt, e + 1);
     }
     ex_curve_close(r.curve);
@@ -508,8 +452,8 @@ static int train(options *o) {
     ex_check_status(wv_save(&t, txt, WV_WORD2VEC_TEXT));
     ex_check_status(wv_save(&t, bin, WV_WORD2VEC_BINARY));
     printf("saved %s and %s (%d words), checkpoint %s\n", txt, bin, t.n, ckpt);
-    if (o->questions) show_eval(&t, o->questions, 30000);
-    if (o->tour) tour_show(&t);
+    if (o->v.questions) show_eval(&t, o->v.questions, 30000);
+    if (o->v.tour) tour_show(&t);
     wv_table_free(&t);
     w2v_free(&r.m);
     text_ids_free(&r.ids);
@@ -522,24 +466,10 @@ static int train(options *o) {
 /* ---------------------------------------------------------- saved vectors ---- */
 
 static wv_table load_vectors(const options *o) {
-    char *def = o->vectors ? NULL : joined(o->out, "/vectors.bin");
-    const char *path = o->vectors ? o->vectors : def;
-    const size_t len = strlen(path);
-    wv_format f = WV_GLOVE_TEXT;
-    if (len > 4 && !strcmp(path + len - 4, ".bin")) {
-        f = WV_WORD2VEC_BINARY;
-    } else {
-        FILE *in = fopen(path, "r");
-        if (!in) ex_die("%s: cannot open: %s", path, strerror(errno));
-        long a, b;
-        char rest[8];
-        char line[128];
-        if (fgets(line, sizeof line, in) && sscanf(line, "%ld %ld %7s", &a, &b, rest) == 2)
-            f = WV_WORD2VEC_TEXT;
-        fclose(in);
-    }
+    char *def = o->v.vectors ? NULL : ex_joined(o->v.out, "/vectors.bin");
+    const char *path = o->v.vectors ? o->v.vectors : def;
     wv_table t;
-    ex_check_status(wv_load(path, f, 0, &t));
+    ex_vectors_load(path, &t);
     free(def);
     return t;
 }
@@ -548,15 +478,15 @@ int main(int argc, char **argv) {
     ex_init(argc, argv);
     options o;
     parse_options(argc, argv, &o);
-    if (!strcmp(o.command, "train")) return train(&o);
+    if (!strcmp(o.v.command, "train")) return train(&o);
     wv_table t = load_vectors(&o);
     int status = 0;
-    if (!strcmp(o.command, "nearest"))
-        status = show_nearest(&t, o.args, o.nargs, (int)o.top, (int)o.limit) ? 0 : 1;
-    else if (!strcmp(o.command, "analogy"))
-        status = show_analogy(&t, o.args, (int)o.top, (int)o.limit) ? 0 : 1;
+    if (!strcmp(o.v.command, "nearest"))
+        status = show_nearest(&t, o.v.args, o.v.nargs, (int)o.v.top, (int)o.v.limit) ? 0 : 1;
+    else if (!strcmp(o.v.command, "analogy"))
+        status = show_analogy(&t, o.v.args, (int)o.v.top, (int)o.v.limit) ? 0 : 1;
     else
-        show_eval(&t, o.args[0], (int)o.limit);
+        show_eval(&t, o.v.args[0], (int)o.v.limit);
     wv_table_free(&t);
     return status;
 }

@@ -186,13 +186,6 @@ void clf_predict(ad_tape *tp, const clf *m, const int *ids, int T, int B, const 
 /* ---------------------------------------------------------- model files ---- */
 
 #define LEX_MAGIC "seqgrad-classifier-lexicon 1"
-enum { WORD_MAX = 512 };
-
-static void write_vocab(FILE *f, const char *section, const text_vocab *v) {
-    fprintf(f, "%s %d\n", section, text_vocab_size(v));
-    for (int id = 0; id < text_vocab_size(v); id++)
-        fprintf(f, "%s %ld\n", text_vocab_word(v, id), text_vocab_count(v, id));
-}
 
 nn_status clf_lexicon_save(const char *path, const text_vocab *words, const text_vocab *labels,
                            const clf_config *cfg) {
@@ -201,31 +194,11 @@ nn_status clf_lexicon_save(const char *path, const text_vocab *words, const text
     fprintf(f, "%s\n", LEX_MAGIC);
     fprintf(f, "config %d %d %d %d %s %s %.17g\n", cfg->vocab, cfg->classes, cfg->dim, cfg->hidden,
             nn_cell_kind_name(cfg->cell), clf_pool_name(cfg->pool), cfg->dropout);
-    write_vocab(f, "words", words);
-    write_vocab(f, "labels", labels);
+    text_vocab_write_section(f, "words", words);
+    text_vocab_write_section(f, "labels", labels);
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0 || bad)
         return nn_set_error(NN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return NN_OK;
-}
-
-static nn_status read_vocab(FILE *f, const char *path, const char *section, text_vocab *v,
-                            long *line) {
-    char name[32], word[WORD_MAX];
-    int n;
-    long count;
-    ++*line;
-    if (fscanf(f, "%31s %d", name, &n) != 2 || strcmp(name, section) || n < 1)
-        return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: expected the section '%s N'", path, *line,
-                            section);
-    for (int id = 0; id < n; id++) {
-        ++*line;
-        if (fscanf(f, "%511s %ld", word, &count) != 2 || count < 0)
-            return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: expected 'word count'", path, *line);
-        if (text_vocab_add(v, word, count) != id)
-            return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: '%s' is out of order or repeated",
-                                path, *line, word);
-    }
     return NN_OK;
 }
 
@@ -258,8 +231,8 @@ nn_status clf_lexicon_load(const char *path, text_vocab **words, text_vocab **la
     text_vocab *w = text_vocab_new(), *l = text_vocab_new();
     if (!w || !l) FAIL("clf_lexicon_load", "out of memory");
     long line = 2;
-    nn_status s = read_vocab(f, path, "words", w, &line);
-    if (s == NN_OK) s = read_vocab(f, path, "labels", l, &line);
+    nn_status s = text_vocab_read_section(f, path, "words", w, &line);
+    if (s == NN_OK) s = text_vocab_read_section(f, path, "labels", l, &line);
     fclose(f);
     if (s == NN_OK && (text_vocab_size(w) != c.vocab || text_vocab_size(l) != c.classes))
         s = nn_set_error(NN_ERR_FORMAT, "%s: the vocabularies' sizes differ from the config's",

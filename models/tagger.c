@@ -276,12 +276,6 @@ void tagger_predict(ad_tape *tp, const tagger *m, const tagger_batch *bt, int *p
 
 #define LEX_MAGIC "seqgrad-tagger-lexicon 1"
 
-static void write_vocab(FILE *f, const char *section, const text_vocab *v) {
-    fprintf(f, "%s %d\n", section, text_vocab_size(v));
-    for (int id = 0; id < text_vocab_size(v); id++)
-        fprintf(f, "%s %ld\n", text_vocab_word(v, id), text_vocab_count(v, id));
-}
-
 nn_status tagger_lexicon_save(const char *path, const tagger_lexicon *lx,
                               const tagger_config *cfg) {
     FILE *f = fopen(path, "w");
@@ -290,33 +284,12 @@ nn_status tagger_lexicon_save(const char *path, const tagger_lexicon *lx,
     fprintf(f, "config %d %d %d %d %d %d %d %d %d %.17g\n", cfg->words, cfg->suffixes, cfg->tags,
             cfg->word_dim, cfg->suffix_dim, cfg->shape_dim, cfg->hidden, cfg->layers,
             cfg->char_features, cfg->dropout);
-    write_vocab(f, "words", lx->words);
-    write_vocab(f, "suffixes", lx->suffixes);
-    write_vocab(f, "tags", lx->tags);
+    text_vocab_write_section(f, "words", lx->words);
+    text_vocab_write_section(f, "suffixes", lx->suffixes);
+    text_vocab_write_section(f, "tags", lx->tags);
     bool bad = ferror(f) != 0;
     if (fclose(f) != 0 || bad)
         return nn_set_error(NN_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-    return NN_OK;
-}
-
-/* A section "name N" then N lines "token count", whose ids must come out 0..N-1 (<unk> first). */
-static nn_status read_vocab(FILE *f, const char *path, const char *section, text_vocab *v,
-                            long *line) {
-    char name[32], word[WORD_MAX];
-    int n;
-    long count;
-    ++*line;
-    if (fscanf(f, "%31s %d", name, &n) != 2 || strcmp(name, section) || n < 1)
-        return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: expected the section '%s N'", path, *line,
-                            section);
-    for (int id = 0; id < n; id++) {
-        ++*line;
-        if (fscanf(f, "%511s %ld", word, &count) != 2 || count < 0)
-            return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: expected 'word count'", path, *line);
-        if (text_vocab_add(v, word, count) != id)
-            return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: '%s' is out of order or repeated",
-                                path, *line, word);
-    }
     return NN_OK;
 }
 
@@ -340,9 +313,9 @@ nn_status tagger_lexicon_load(const char *path, tagger_lexicon *lx, tagger_confi
     c.char_features = chars != 0;
     tagger_lexicon_init(lx);
     long line = 2;
-    nn_status s = read_vocab(f, path, "words", lx->words, &line);
-    if (s == NN_OK) s = read_vocab(f, path, "suffixes", lx->suffixes, &line);
-    if (s == NN_OK) s = read_vocab(f, path, "tags", lx->tags, &line);
+    nn_status s = text_vocab_read_section(f, path, "words", lx->words, &line);
+    if (s == NN_OK) s = text_vocab_read_section(f, path, "suffixes", lx->suffixes, &line);
+    if (s == NN_OK) s = text_vocab_read_section(f, path, "tags", lx->tags, &line);
     fclose(f);
     if (s == NN_OK &&
         (text_vocab_size(lx->words) != c.words || text_vocab_size(lx->suffixes) != c.suffixes ||

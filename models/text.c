@@ -284,6 +284,34 @@ nn_status text_vocab_save(const text_vocab *v, const char *path) {
     return NN_OK;
 }
 
+void text_vocab_write_section(FILE *f, const char *section, const text_vocab *v) {
+    check_vocab(v, "text_vocab_write_section");
+    fprintf(f, "%s %d\n", section, v->n);
+    for (int id = 0; id < v->n; id++)
+        fprintf(f, "%s %ld\n", v->word[id], v->count[id]);
+}
+
+nn_status text_vocab_read_section(FILE *f, const char *path, const char *section, text_vocab *v,
+                                  long *line) {
+    enum { WORD_MAX = 512 }; /* the %511s below */
+    char name[32], word[WORD_MAX];
+    int n;
+    long count;
+    ++*line;
+    if (fscanf(f, "%31s %d", name, &n) != 2 || strcmp(name, section) || n < 1)
+        return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: expected the section '%s N'", path, *line,
+                            section);
+    for (int id = 0; id < n; id++) {
+        ++*line;
+        if (fscanf(f, "%511s %ld", word, &count) != 2 || count < 0)
+            return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: expected 'word count'", path, *line);
+        if (text_vocab_add(v, word, count) != id)
+            return nn_set_error(NN_ERR_FORMAT, "%s: line %ld: '%s' is out of order or repeated",
+                                path, *line, word);
+    }
+    return NN_OK;
+}
+
 /* ------------------------------------------------------------- reading ---- */
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not one. */

@@ -49,6 +49,14 @@ void text_vocab_prune(text_vocab *v, long min_count, int max_size);
 nn_status text_vocab_save(const text_vocab *v, const char *path);
 nn_status text_vocab_load(const char *path, text_vocab **out);
 
+/* A vocabulary as one section of a larger file (a model's lexicon): a line "<section> N", then
+ * N lines "word count" in id order; the words must hold no white space (read back by %s).
+ * read adds the words to v, which must hold <unk> only, checks that they come out as ids
+ * 0..N-1, and counts the lines it reads in *line, for its messages naming path. */
+void text_vocab_write_section(FILE *f, const char *section, const text_vocab *v);
+nn_status text_vocab_read_section(FILE *f, const char *path, const char *section, text_vocab *v,
+                                  long *line);
+
 /* ---------------------------------------------------------------- ids ---- */
 
 /* A corpus as ids: tokens in order, and where each line (sentence) starts. */

@@ -5,43 +5,18 @@
 #   tests/e2e_classify.sh BUILD_DIR SOURCE_DIR
 # Prints "e2e_classify: N passed, N failed" and exits 1 when a check failed.
 set -u
-build=${1:?usage: e2e_classify.sh BUILD_DIR SOURCE_DIR}
-src=${2:?usage: e2e_classify.sh BUILD_DIR SOURCE_DIR}
-prog=$build/examples/classify
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh" classify "$@"
 data=$src/tests/data
 train=$data/classifier-train.genres
 test=$data/classifier-test.genres
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/e2e_classify.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() { failed=$((failed + 1)); echo "FAIL $1"; sed 's/^/    /' "$tmp/out" | tail -20; }
-# run NAME WANT_STATUS PATTERN CMD...: the status is WANT_STATUS and the output (stdout and
-# stderr) matches the extended regular expression PATTERN.
-run() {
-    local name=$1 want=$2 pattern=$3
-    shift 3
-    "$@" >"$tmp/out" 2>&1
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        echo "    exit status $got, want $want" >>"$tmp/out"
-        bad "$name"
-    elif ! grep -Eq -- "$pattern" "$tmp/out"; then
-        echo "    output does not match: $pattern" >>"$tmp/out"
-        bad "$name"
-    else
-        ok "$name"
-    fi
-}
 
 # Three genres of 4 training documents each, cut into chunks of 20 words.
 small=(--train "$train" --dev "$test" --test "$test" --chunk 20 --dim 16 --hidden 16 --lr 0.01
        --lr-decay 1 --batch 8 --eval-every 1000)
 
-run help 0 'usage: classify train\|eval\|predict' "$prog" --help
+expect help 0 'usage: classify train\|eval\|predict' "$prog" --help
 
-run train 0 'BiGRU classifier +[0-9.]+% of chunks' "$prog" train "${small[@]}" --epochs 15 \
+expect train 0 'BiGRU classifier +[0-9.]+% of chunks' "$prog" train "${small[@]}" --epochs 15 \
     --model "$tmp/m"
 cp "$tmp/out" "$tmp/train.log"
 acc=$(sed -n 's/^  BiGRU classifier *\([0-9.]*\)% of chunks.*/\1/p' "$tmp/train.log")
@@ -56,66 +31,67 @@ if [ "$(head -1 "$tmp/m.curve.csv")" = "step,epoch,train_loss,dev_accuracy,nb_de
    [ "$(($(wc -l <"$tmp/m.curve.csv") - 1))" -eq 15 ]; then ok "curve has a header and 15 rows"
 else cp "$tmp/m.curve.csv" "$tmp/out"; bad "curve has a header and 15 rows"; fi
 
-run eval 0 'BiGRU classifier +[0-9.]+% of chunks' \
+expect eval 0 'BiGRU classifier +[0-9.]+% of chunks' \
     "$prog" eval --model "$tmp/m" --train "$train" --test "$test" --chunk 20
 acc2=$(sed -n 's/^  BiGRU classifier *\([0-9.]*\)% of chunks.*/\1/p' "$tmp/out")
 if [ -n "$acc" ] && [ "$acc" = "$acc2" ]; then ok "eval agrees with train ($acc2%)"
 else bad "eval agrees with train ($acc vs $acc2)"; fi
 
-run "predict news" 0 '^news [0-9.]+%' "$prog" predict --model "$tmp/m" \
+expect "predict news" 0 '^news [0-9.]+%' "$prog" predict --model "$tmp/m" \
     "the senate voted on the bill and the mayor said the council would meet"
-run "predict romance" 0 '^romance [0-9.]+%' "$prog" predict --model "$tmp/m" \
+expect "predict romance" 0 '^romance [0-9.]+%' "$prog" predict --model "$tmp/m" \
     "she smiled at him and her heart was full of love under the moon"
-run "predict unknown words" 0 '\(4 words, 4 unknown\)' "$prog" predict --model "$tmp/m" \
+expect "predict unknown words" 0 '\(4 words, 4 unknown\)' "$prog" predict --model "$tmp/m" \
     "zorble flimber quux Ünïcödé"
 
-run "train with checkpoints" 0 'model saved' "$prog" train "${small[@]}" --epochs 2 \
+expect "train with checkpoints" 0 'model saved' "$prog" train "${small[@]}" --epochs 2 \
     --checkpoint-every 2 --model "$tmp/r"
-run resume 0 'resumed .* at step [0-9]+ \(epoch 3\)' "$prog" train "${small[@]}" --epochs 3 \
+expect resume 0 'resumed .* at step [0-9]+ \(epoch 3\)' "$prog" train "${small[@]}" --epochs 3 \
     --resume "$tmp/r" --model "$tmp/r"
-run "uninterrupted run" 0 'model saved' "$prog" train "${small[@]}" --epochs 3 --model "$tmp/u"
+expect "uninterrupted run" 0 'model saved' "$prog" train "${small[@]}" --epochs 3 --model "$tmp/u"
 if [ "$(tail -1 "$tmp/u.curve.csv")" = "$(tail -1 "$tmp/r.curve.csv")" ] && cmp -s "$tmp/u" "$tmp/r"
 then ok "resumed run = uninterrupted run (curve and checkpoint)"
 else diff "$tmp/u.curve.csv" "$tmp/r.curve.csv" >"$tmp/out"; bad "resumed run = uninterrupted run"; fi
-run "lstm, both poolings" 0 'bidirectional lstm 16, both pooling' "$prog" train "${small[@]}" \
+expect "lstm, both poolings" 0 'bidirectional lstm 16, both pooling' "$prog" train "${small[@]}" \
     --epochs 1 --cell lstm --pool both --model "$tmp/l"
-run "final-state pooling" 0 'final pooling' "$prog" train "${small[@]}" --epochs 1 --pool final \
+expect "final-state pooling" 0 'final pooling' "$prog" train "${small[@]}" --epochs 1 --pool final \
     --model "$tmp/f"
 
 # Pretrained vectors (word2vec's text format) start the embeddings; their width wins.
 printf '3 5\nthe 0.1 0.2 0.3 0.4 0.5\nsenate 0.5 0.4 0.3 0.2 0.1\nzzzqqq 1 1 1 1 1\n' >"$tmp/vec.txt"
-run "pretrained vectors" 0 'vectors: 2 of the [0-9]+ words have one' \
+expect "pretrained vectors" 0 'vectors: 2 of the [0-9]+ words have one' \
     "$prog" train "${small[@]}" --epochs 1 \
     --vectors "$tmp/vec.txt" --model "$tmp/v"
-run "frozen pretrained embeddings" 0 'vectors: 2 of the [0-9]+ words have one' \
+expect "frozen pretrained embeddings" 0 'vectors: 2 of the [0-9]+ words have one' \
     "$prog" train "${small[@]}" --epochs 1 --vectors "$tmp/vec.txt" --freeze-embeddings \
     --model "$tmp/v"
 printf '2 5\nthe 0.1 0.2\n' >"$tmp/badvec.txt"
-run "malformed vectors" 1 'badvec\.txt' "$prog" train "${small[@]}" --epochs 1 \
+expect "malformed vectors" 1 'badvec\.txt' "$prog" train "${small[@]}" --epochs 1 \
     --vectors "$tmp/badvec.txt" --model "$tmp/v"
 
 : >"$tmp/empty.genres"
 printf 'news the jury said\n' >"$tmp/notab.genres"
 printf 'humor\tthe end of it\n' >"$tmp/newgenre.genres"
 printf 'junk\n' >"$tmp/junk"
-run "no data cache" 1 'fetch-data' env SEQGRAD_DATA="$tmp/nocache" "$prog" train
-run "missing corpus" 1 'nothing\.genres' "$prog" train --train "$tmp/nothing.genres" --dev "$test" \
+expect "no data cache" 1 'fetch-data' env SEQGRAD_DATA="$tmp/nocache" "$prog" train
+expect "missing corpus" 1 'nothing\.genres' \
+    "$prog" train --train "$tmp/nothing.genres" --dev "$test" \
     --test "$test"
-run "empty corpus" 1 'no labelled text' "$prog" train --train "$tmp/empty.genres" --dev "$test" \
+expect "empty corpus" 1 'no labelled text' "$prog" train --train "$tmp/empty.genres" --dev "$test" \
     --test "$test"
-run "line without a tab" 1 'line 1: expected' "$prog" train --train "$tmp/notab.genres" \
+expect "line without a tab" 1 'line 1: expected' "$prog" train --train "$tmp/notab.genres" \
     --dev "$test" --test "$test"
-run "genre unseen in training" 1 "unknown label 'humor'" "$prog" train "${small[@]}" \
+expect "genre unseen in training" 1 "unknown label 'humor'" "$prog" train "${small[@]}" \
     --dev "$tmp/newgenre.genres" --epochs 1 --model "$tmp/x"
-run "missing model" 1 'nomodel\.lex' "$prog" predict --model "$tmp/nomodel" "the jury"
+expect "missing model" 1 'nomodel\.lex' "$prog" predict --model "$tmp/nomodel" "the jury"
 cp "$tmp/m.lex" "$tmp/junk.lex"
-run "checkpoint of another model" 1 'junk' "$prog" predict --model "$tmp/junk" "the jury"
+expect "checkpoint of another model" 1 'junk' "$prog" predict --model "$tmp/junk" "the jury"
 printf 'seqgrad-tagger-lexicon 1\n' >"$tmp/tag.lex"
 : >"$tmp/tag"
-run "a tagger's lexicon" 1 'not a classifier lexicon' "$prog" predict --model "$tmp/tag" "the jury"
-run "nothing to classify" 1 'nothing to classify' "$prog" predict --model "$tmp/m" "  "
-run "bad pooling" 1 "'max' is not mean, final or both" "$prog" train "${small[@]}" --pool max
-run "unknown command" 1 "unknown command 'frobnicate'" "$prog" frobnicate
+expect "a tagger's lexicon" 1 'not a classifier lexicon' \
+    "$prog" predict --model "$tmp/tag" "the jury"
+expect "nothing to classify" 1 'nothing to classify' "$prog" predict --model "$tmp/m" "  "
+expect "bad pooling" 1 "'max' is not mean, final or both" "$prog" train "${small[@]}" --pool max
+expect "unknown command" 1 "unknown command 'frobnicate'" "$prog" frobnicate
 
-echo "e2e_classify: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

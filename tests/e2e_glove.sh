@@ -4,44 +4,15 @@
 # answered with a message and exit status 1. Closes with "e2e_glove: N passed, N failed".
 set -uo pipefail
 
-build="${1:?usage: e2e_glove.sh BUILD_DIR SOURCE_DIR}"
-src="${2:?usage: e2e_glove.sh BUILD_DIR SOURCE_DIR}"
-glove="$build/examples/glove"
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh" glove "$@"
+glove="$prog"
 corpus="$src/tests/data/glove-corpus.txt"
 questions="$src/tests/data/glove-questions.txt"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-bad() {
-    failed=$((failed + 1))
-    echo "FAIL $1"
-    [ -f "$tmp/out" ] && sed 's/^/     | /' "$tmp/out" | tail -n 15
-}
-# check NAME STATUS PATTERN -- COMMAND...: the command exits with STATUS and its output (stdout
-# and stderr) matches the extended regular expression PATTERN.
-check() {
-    local name="$1" want="$2" pattern="$3"
-    shift 4
-    "$@" >"$tmp/out" 2>&1
-    local got=$?
-    if [ "$got" -ne "$want" ]; then
-        echo "     exit status $got, expected $want" >>"$tmp/out"
-        bad "$name"
-    elif ! grep -Eq -- "$pattern" "$tmp/out"; then
-        echo "     no line matches: $pattern" >>"$tmp/out"
-        bad "$name"
-    else
-        ok "$name"
-    fi
-}
 
 small=(--data "$corpus" --min-count 1 --dim 10 --window 3 --lr 0.1 --threads 1 --seed 3)
 
-check "help" 0 "usage: glove" -- "$glove" --help
-check "train on a tiny corpus" 0 "glove: vectors .*vectors.txt" -- \
+expect "help" 0 "usage: glove" "$glove" --help
+expect "train on a tiny corpus" 0 "glove: vectors .*vectors.txt" \
     "$glove" train "${small[@]}" --epochs 50 --out "$tmp/run" --questions "$questions"
 
 # The vectors: GloVe text, one line per word of the vocabulary but <unk>, 1 + 10 fields each.
@@ -55,81 +26,74 @@ else
     : >"$tmp/out"
     bad "vectors.txt: $vec_lines lines (vocabulary $vocab_lines with <unk>), fields per line: $fields"
 fi
-# expect NAME COMMAND...: the command succeeds
-expect() {
-    local name="$1"
-    shift
-    if "$@"; then ok "$name"; else : >"$tmp/out"; bad "$name"; fi
-}
 curve_ok() {
     [ -s "$tmp/run/curve.csv" ] && [ "$(head -1 "$tmp/run/curve.csv")" = "epoch,cost,seconds" ] &&
         [ "$(wc -l <"$tmp/run/curve.csv")" -eq 51 ]
 }
-expect "curve.csv: 50 epochs" curve_ok
+holds "curve.csv: 50 epochs" curve_ok
 # the cost falls: the last epoch's below half the first's
 # shellcheck disable=SC2016 # an awk program
-expect "the cost falls over training" \
+holds "the cost falls over training" \
     awk -F, 'NR == 2 { first = $2 } END { exit !($2 < first / 2) }' "$tmp/run/curve.csv"
 
 # What it learned: capitals near capitals, colours near colours.
-check "nearest: paris among capitals" 0 "paris +(lisbon|rome|berlin|madrid|vienna|athens|dublin) " \
-    -- "$glove" nearest paris --out "$tmp/run" --top 3
-check "nearest: red among colours" 0 "red +(green|blue|yellow|white|black) " \
-    -- "$glove" nearest red --vectors "$tmp/run/vectors.txt" --top 3
-check "analogy prints answers" 0 "paris : france :: rome : \?" \
-    -- "$glove" analogy paris france rome --out "$tmp/run"
-check "eval-analogies" 0 "analogies: [0-9.]+% of [0-9]+ answered \([0-9]+ questions; 1 with" \
-    -- "$glove" eval-analogies "$questions" --out "$tmp/run"
-check "count shows partners" 0 "strongest co-occurrences of \"paris\"" \
-    -- "$glove" count "${small[@]}" --word paris
+expect "nearest: paris among capitals" 0 \
+    "paris +(lisbon|rome|berlin|madrid|vienna|athens|dublin) " \
+    "$glove" nearest paris --out "$tmp/run" --top 3
+expect "nearest: red among colours" 0 "red +(green|blue|yellow|white|black) " \
+    "$glove" nearest red --vectors "$tmp/run/vectors.txt" --top 3
+expect "analogy prints answers" 0 "paris : france :: rome : \?" \
+    "$glove" analogy paris france rome --out "$tmp/run"
+expect "eval-analogies" 0 "analogies: [0-9.]+% of [0-9]+ answered \([0-9]+ questions; 1 with" \
+    "$glove" eval-analogies "$questions" --out "$tmp/run"
+expect "count shows partners" 0 "strongest co-occurrences of \"paris\"" \
+    "$glove" count "${small[@]}" --word paris
 
 # An interrupted run resumed from its checkpoint ends as the uninterrupted one (one thread).
 "$glove" train "${small[@]}" --epochs 6 --out "$tmp/whole" >/dev/null 2>&1
 "$glove" train "${small[@]}" --epochs 3 --out "$tmp/half" >/dev/null 2>&1
-check "resume from a checkpoint" 0 "resuming .* after epoch 3" \
-    -- "$glove" train --data "$corpus" --epochs 6 --resume "$tmp/half/model.safetensors" \
+expect "resume from a checkpoint" 0 "resuming .* after epoch 3" \
+    "$glove" train --data "$corpus" --epochs 6 --resume "$tmp/half/model.safetensors" \
     --out "$tmp/resumed" --lr 0.1 --threads 1
 same_vectors() {
     [ -s "$tmp/whole/vectors.txt" ] && cmp -s "$tmp/whole/vectors.txt" "$tmp/resumed/vectors.txt"
 }
-expect "resumed vectors equal the uninterrupted run's" same_vectors
-check "checkpoint-every writes a checkpoint" 0 "glove: vectors" \
-    -- "$glove" train "${small[@]}" --epochs 4 --checkpoint-every 2 --out "$tmp/every"
+holds "resumed vectors equal the uninterrupted run's" same_vectors
+expect "checkpoint-every writes a checkpoint" 0 "glove: vectors" \
+    "$glove" train "${small[@]}" --epochs 4 --checkpoint-every 2 --out "$tmp/every"
 
 # Bad input: a message and exit status 1, never a crash.
-check "missing corpus" 1 "nonexistent.txt" -- "$glove" train --data "$tmp/nonexistent.txt"
+expect "missing corpus" 1 "nonexistent.txt" "$glove" train --data "$tmp/nonexistent.txt"
 : >"$tmp/empty.txt"
-check "empty corpus" 1 "empty.txt" -- "$glove" train --data "$tmp/empty.txt" --out "$tmp/e"
+expect "empty corpus" 1 "empty.txt" "$glove" train --data "$tmp/empty.txt" --out "$tmp/e"
 printf 'one two three\nfour five six\n' >"$tmp/rare.txt"
-check "no word reaches --min-count" 1 "min-count" -- "$glove" train --data "$tmp/rare.txt" \
+expect "no word reaches --min-count" 1 "min-count" "$glove" train --data "$tmp/rare.txt" \
     --out "$tmp/r"
 printf 'alpha\nbeta\nalpha\nbeta\n' >"$tmp/lonely.txt"
-check "no two words in a window" 1 "no co-occurrences" -- "$glove" train --data "$tmp/lonely.txt" \
+expect "no two words in a window" 1 "no co-occurrences" "$glove" train --data "$tmp/lonely.txt" \
     --min-count 1 --out "$tmp/l"
-check "unknown word in nearest" 1 "\"zebra\" is not in" -- "$glove" nearest zebra --out "$tmp/run"
-check "unknown word in analogy" 1 "\"zebra\" is not in" \
-    -- "$glove" analogy paris france zebra --out "$tmp/run"
-check "no vectors yet" 1 "train first" -- "$glove" nearest paris --out "$tmp/none"
-check "unknown --word in count" 1 "not in the vocabulary" \
-    -- "$glove" count "${small[@]}" --word zebra
+expect "unknown word in nearest" 1 "\"zebra\" is not in" "$glove" nearest zebra --out "$tmp/run"
+expect "unknown word in analogy" 1 "\"zebra\" is not in" \
+    "$glove" analogy paris france zebra --out "$tmp/run"
+expect "no vectors yet" 1 "train first" "$glove" nearest paris --out "$tmp/none"
+expect "unknown --word in count" 1 "not in the vocabulary" \
+    "$glove" count "${small[@]}" --word zebra
 head -c 100 /dev/urandom >"$tmp/junk.safetensors"
-check "a file that is not a checkpoint" 1 "not a (seqgrad )?checkpoint" \
-    -- "$glove" train --data "$corpus" --resume "$tmp/junk.safetensors" --out "$tmp/j"
+expect "a file that is not a checkpoint" 1 "not a (seqgrad )?checkpoint" \
+    "$glove" train --data "$corpus" --resume "$tmp/junk.safetensors" --out "$tmp/j"
 # a safetensors header of some other model: no glove counters
-meta='{"__metadata__":{"format":"seqgrad","counter.step":"3"}}'
-printf "\\x$(printf %02x ${#meta})\\x00\\x00\\x00\\x00\\x00\\x00\\x00%s" "$meta" >"$tmp/other.safetensors"
-check "a checkpoint of another model" 1 "not a checkpoint of glove" \
-    -- "$glove" train --data "$corpus" --resume "$tmp/other.safetensors" --out "$tmp/o"
+foreign_checkpoint "$tmp/other.safetensors"
+expect "a checkpoint of another model" 1 "not a checkpoint of glove" \
+    "$glove" train --data "$corpus" --resume "$tmp/other.safetensors" --out "$tmp/o"
 mkdir -p "$tmp/mix"
 cp "$tmp/half/model.safetensors" "$tmp/mix/"
 head -n 20 "$tmp/half/model.safetensors.vocab" >"$tmp/mix/model.safetensors.vocab"
-check "a checkpoint of another vocabulary" 1 "does not fit" \
-    -- "$glove" train --data "$corpus" --resume "$tmp/mix/model.safetensors" --out "$tmp/v" \
+expect "a checkpoint of another vocabulary" 1 "does not fit" \
+    "$glove" train --data "$corpus" --resume "$tmp/mix/model.safetensors" --out "$tmp/v" \
     --epochs 6
-check "unknown option" 1 "unknown option" -- "$glove" train --no-such-option
-check "unknown command" 1 "not a command" -- "$glove" fly
-check "bad number" 1 "--dim" -- "$glove" train --dim zero
-check "analogy needs three words" 1 "three words" -- "$glove" analogy paris france
+expect "unknown option" 1 "unknown option" "$glove" train --no-such-option
+expect "unknown command" 1 "not a command" "$glove" fly
+expect "bad number" 1 "--dim" "$glove" train --dim zero
+expect "analogy needs three words" 1 "three words" "$glove" analogy paris france
 
-echo "e2e_glove: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

@@ -5,22 +5,11 @@
 # Closes with "e2e_rnn_lm: N passed, N failed"; exits 1 when a case failed.
 set -u
 
-build="${1:?usage: e2e_rnn_lm.sh BUILD_DIR SOURCE_DIR}"
-src="${2:?usage: e2e_rnn_lm.sh BUILD_DIR SOURCE_DIR}"
-prog="$build/examples/rnn_lm"
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh" rnn_lm "$@"
 data="$src/tests/data/rnn_lm-tiny.txt"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+work="$tmp"
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
 unset SEQGRAD_DATA
-
-passed=0 failed=0
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() {
-    echo "FAIL $1: $2"
-    failed=$((failed + 1))
-    [ -f "$work/out" ] && sed 's/^/    | /' "$work/out" | tail -15
-}
 
 # run NAME STATUS ARGS...: run the program, output in $work/out; the exit status must be STATUS.
 # A crash (a signal: status > 128) always fails.
@@ -137,9 +126,7 @@ printf 'not a checkpoint at all\n' >"$work/junk.safetensors"
 run resume_junk 1 train "${common[@]}" --resume "$work/junk.safetensors" &&
     has resume_junk "not a checkpoint"
 # Another model's checkpoint: a seqgrad checkpoint without rnn_lm's counters.
-meta='{"__metadata__":{"format":"seqgrad","version":"1","counter.step":"3"}}'
-printf "\\x$(printf %02x ${#meta})\\x00\\x00\\x00\\x00\\x00\\x00\\x00%s" "$meta" \
-    >"$work/other.safetensors"
+foreign_checkpoint "$work/other.safetensors"
 run other_model 1 eval --model "$work/other.safetensors" --data "$data" &&
     has other_model "not a checkpoint of rnn_lm" "rnnlm.model"
 # The vocabulary beside the checkpoint replaced by another's: the weights no longer fit.
@@ -159,5 +146,4 @@ run small_corpus 1 train --data "$work/small.txt" --batch 8 --out "$work/x" &&
 SEQGRAD_DATA="$work/no-cache" run no_cache 1 train --out "$work/x" &&
     has no_cache "scripts/fetch-data"
 
-echo "e2e_rnn_lm: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

@@ -4,22 +4,8 @@
 # input (each a clear message and exit status 1, never a crash). Closes with
 # "e2e_window_lm: N passed, N failed" and exits 1 on any failure.
 set -u
-build="${1:?usage: e2e_window_lm.sh BUILD_DIR SOURCE_DIR}"
-exe="$build/examples/window_lm"
-[ -x "$exe" ] || { echo "e2e_window_lm: $exe is not built" >&2; exit 1; }
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-bad() { echo "FAIL $1"; failed=$((failed + 1)); }
-# check NAME COMMAND...: the command's status is the verdict
-check() {
-    local name="$1"
-    shift
-    if "$@"; then ok "$name"; else bad "$name"; fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh" window_lm "$@"
+exe="$prog"
 # fails NAME NEEDLE ARGS...: window_lm ARGS exits 1 (not a crash) and says NEEDLE on stderr
 fails() {
     local name="$1" needle="$2" status
@@ -54,7 +40,7 @@ small=(--data "$tmp/tiny.txt" --vocab 20 --window 2 --embed 8 --hidden 16 --batc
        --lr 0.02 --eval-every 50 --sentences 2 --seed 3)
 
 # --help and bad options
-check "--help lists the commands and --resume" \
+holds "--help lists the commands and --resume" \
     bash -c '"$1" --help | grep -q -- "--resume" && "$1" --help | grep -q "generate"' _ "$exe"
 fails "an unknown option" "unknown option" --no-such-option
 fails "an unknown command" "not a command" fit
@@ -62,46 +48,46 @@ fails "a bad number" "--steps" --steps zero
 
 # train
 "$exe" train "${small[@]}" --steps 150 --out "$tmp/run" >"$tmp/train.out" 2>"$tmp/train.err"
-check "train exits 0" test $? -eq 0
-check "train writes the checkpoint and its vocabulary" \
+holds "train exits 0" test $? -eq 0
+holds "train writes the checkpoint and its vocabulary" \
     test -s "$tmp/run/model.safetensors" -a -s "$tmp/run/model.safetensors.vocab"
-check "the vocabulary holds <unk> and </s>" \
+holds "the vocabulary holds <unk> and </s>" \
     bash -c 'grep -q "^<unk> " "$1" && grep -q "^</s> " "$1"' _ "$tmp/run/model.safetensors.vocab"
-check "the curve has a header and a row per evaluation" \
+holds "the curve has a header and a row per evaluation" \
     bash -c 'head -1 "$1" | grep -q "^step,train_loss,valid_loss" && [ "$(wc -l <"$1")" -eq 4 ]' \
     _ "$tmp/run/curve.csv"
 wv="$(ppl "$tmp/train.out" valid 4)"
 kv="$(ppl "$tmp/train.out" valid 5)"
 # The grammar's perplexity is below 5 per word; a model that learned nothing is at 20.
-check "train reports the window LM's validation perplexity ($wv)" finite_below "$wv" 8
-check "and Kneser-Ney's on the same split ($kv)" finite_below "$kv" 8
-check "train samples sentences" \
+holds "train reports the window LM's validation perplexity ($wv)" finite_below "$wv" 8
+holds "and Kneser-Ney's on the same split ($kv)" finite_below "$kv" 8
+holds "train samples sentences" \
     bash -c '[ "$(sed -n "/^--- 2 sentences/,/^---$/p" "$1" | wc -l)" -eq 4 ]' _ "$tmp/train.out"
 
 # eval: both splits, the same validation figure as train's, a mixture no worse than its parts
 "$exe" eval --model "$tmp/run/model.safetensors" --data "$tmp/tiny.txt" --threads 1 \
     >"$tmp/eval.out" 2>"$tmp/eval.err"
-check "eval exits 0" test $? -eq 0
-check "eval scores valid and test" \
+holds "eval exits 0" test $? -eq 0
+holds "eval scores valid and test" \
     bash -c 'grep -q "^  valid " "$1" && grep -q "^  test " "$1"' _ "$tmp/eval.out"
-check "eval's validation perplexity is train's" test "$(ppl "$tmp/eval.out" valid 4)" = "$wv"
-check "eval's Kneser-Ney figure is train's" test "$(ppl "$tmp/eval.out" valid 5)" = "$kv"
+holds "eval's validation perplexity is train's" test "$(ppl "$tmp/eval.out" valid 4)" = "$wv"
+holds "eval's Kneser-Ney figure is train's" test "$(ppl "$tmp/eval.out" valid 5)" = "$kv"
 mix="$(ppl "$tmp/eval.out" valid 6)"
-check "the mixture tuned on valid is no worse there than either model ($mix)" \
+holds "the mixture tuned on valid is no worse there than either model ($mix)" \
     awk -v m="$mix" -v a="$wv" -v b="$kv" 'BEGIN { exit !(m <= a + 0.005 && m <= b + 0.005) }'
 
 # generate: a prompt with an unknown word reads it as <unk>, with a note
 "$exe" generate --model "$tmp/run/model.safetensors" --prompt "The ZEBRA saw" --sentences 3 \
     --temperature 0.5 >"$tmp/gen.out" 2>"$tmp/gen.err"
-check "generate exits 0" test $? -eq 0
-check "an unknown prompt word is named and read as <unk>" \
+holds "generate exits 0" test $? -eq 0
+holds "an unknown prompt word is named and read as <unk>" \
     bash -c 'grep -q "\"zebra\" is not in the vocabulary" "$1" && grep -q "^the <unk> saw" "$2"' \
     _ "$tmp/gen.err" "$tmp/gen.out"
-check "generate samples 3 sentences" \
+holds "generate samples 3 sentences" \
     bash -c '[ "$(sed -n "/^--- 3 sentences/,/^---$/p" "$1" | wc -l)" -eq 5 ]' _ "$tmp/gen.out"
 "$exe" generate --model "$tmp/run/model.safetensors" --temperature 0 --sentences 1 \
     >"$tmp/greedy.out" 2>&1
-check "greedy generation (temperature 0) ends its sentence with '.'" \
+holds "greedy generation (temperature 0) ends its sentence with '.'" \
     bash -c 'sed -n 2p "$1" | grep -q " \.$"' _ "$tmp/greedy.out"
 
 # resume: 20 steps, then 20 more from the checkpoint, is the run of 40 (at a constant rate)
@@ -110,17 +96,17 @@ const=(--lr 0.01 --lr-final 0.01 --eval-every 10 --sentences 0)
 "$exe" "${small[@]}" "${const[@]}" --steps 20 --out "$tmp/first" >/dev/null 2>&1
 "$exe" "${small[@]}" "${const[@]}" --steps 40 --out "$tmp/resumed" \
     --resume "$tmp/first/model.safetensors" >"$tmp/resumed.out" 2>&1
-check "the resumed run says where it resumes" grep -q "resuming .* at step 20" "$tmp/resumed.out"
-check "a resumed run ends with the uninterrupted run's checkpoint, byte for byte" \
+holds "the resumed run says where it resumes" grep -q "resuming .* at step 20" "$tmp/resumed.out"
+holds "a resumed run ends with the uninterrupted run's checkpoint, byte for byte" \
     cmp -s "$tmp/straight/model.safetensors" "$tmp/resumed/model.safetensors"
 "$exe" "${small[@]}" "${const[@]}" --steps 40 --checkpoint-every 15 --out "$tmp/every" \
     >/dev/null 2>&1
-check "--checkpoint-every does not change the run" \
+holds "--checkpoint-every does not change the run" \
     cmp -s "$tmp/straight/model.safetensors" "$tmp/every/model.safetensors"
 
 # --tour: the short run, on the given data
 "$exe" --tour "${small[@]}" --steps 20 --out "$tmp/tour" >"$tmp/tour.out" 2>&1
-check "--tour prints both perplexities" \
+holds "--tour prints both perplexities" \
     bash -c 'grep -q "window LM" "$1" && grep -q "Kneser-Ney 3-gram" "$1"' _ "$tmp/tour.out"
 
 # bad input: each a message and status 1
@@ -145,18 +131,10 @@ fails "an option that disagrees with the checkpoint" "--window disagrees" eval \
     --model "$tmp/run/model.safetensors" --data "$tmp/tiny.txt" --window 3
 # A checkpoint of another program: a valid seqgrad checkpoint (8-byte header length, the JSON
 # header, no tensors and so no data, whose CRC-32 is 0) without window_lm's counters.
-foreign_checkpoint() {
-    local json='{"__metadata__":{"format":"seqgrad","version":"1","crc32":"00000000",'
-    json+='"counter.step":"3"}}'
-    local n=${#json}
-    printf "$(printf '\\%03o' $((n & 255)) $(((n >> 8) & 255)) 0 0 0 0 0 0)" >"$1"
-    printf '%s' "$json" >>"$1"
-}
 foreign_checkpoint "$tmp/foreign.safetensors"
 fails "a checkpoint of another model" "not a checkpoint of window_lm" generate \
     --model "$tmp/foreign.safetensors"
 fails "a checkpoint of another model, for --resume" "not a checkpoint of window_lm" train \
     "${small[@]}" --steps 1 --out "$tmp/x" --resume "$tmp/foreign.safetensors"
 
-echo "e2e_window_lm: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

@@ -8,45 +8,9 @@
 # answer man : woman :: king : ?. The questions are tests/data/word2vec-questions.txt.
 # Closes with "e2e_word2vec: N passed, N failed"; exits 1 when any check failed.
 set -u
-build="${1:?usage: e2e_word2vec.sh BUILD_DIR SOURCE_DIR}"
-src="${2:?usage: e2e_word2vec.sh BUILD_DIR SOURCE_DIR}"
-w2v="$build/examples/word2vec"
+. "$(dirname "${BASH_SOURCE[0]}")/e2e_lib.sh" word2vec "$@"
+w2v="$prog"
 questions="$src/tests/data/word2vec-questions.txt"
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/e2e_word2vec.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-
-# check NAME STATUS PATTERN CMD...: CMD exits with STATUS and its output (stdout and stderr)
-# matches the extended regular expression PATTERN.
-check() {
-    local name="$1" want="$2" pattern="$3" status=0
-    shift 3
-    "$@" >"$tmp/out" 2>&1 || status=$?
-    if [ "$status" -ne "$want" ]; then
-        echo "FAIL $name: exit status $status, expected $want"
-    elif ! grep -Eq -- "$pattern" "$tmp/out"; then
-        echo "FAIL $name: the output does not match /$pattern/"
-    else
-        echo "ok   $name"
-        passed=$((passed + 1))
-        return 0
-    fi
-    sed 's/^/     | /' "$tmp/out" | head -15
-    failed=$((failed + 1))
-}
-
-# assert NAME CONDITION...: a test(1) or any command that must succeed.
-assert() {
-    local name="$1"
-    shift
-    if "$@"; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name: $*"
-        failed=$((failed + 1))
-    fi
-}
 
 awk 'BEGIN {
     srand(7)
@@ -73,35 +37,35 @@ awk 'BEGIN {
 small=(--data "$tmp/corpus.txt" --min-count 1 --size 20 --iter 10)
 
 # ------------------------------------------------------------------- training ----
-check "help" 0 "usage: word2vec" "$w2v" --help
-check "train skip-gram" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right \(12 of 12 answered" \
+expect "help" 0 "usage: word2vec" "$w2v" --help
+expect "train skip-gram" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right \(12 of 12 answered" \
     "$w2v" "${small[@]}" --threads 2 --out "$tmp/sg" --questions "$questions"
 for f in vectors.txt vectors.bin model.safetensors model.safetensors.vocab \
          model.safetensors.options curve.csv; do
-    assert "train wrote $f" test -s "$tmp/sg/$f"
+    holds "train wrote $f" test -s "$tmp/sg/$f"
 done
-assert "vectors.txt header: 59 words of 20" test "$(head -1 "$tmp/sg/vectors.txt")" = "59 20"
-assert "vectors.bin header: 59 words of 20" test "$(head -c 6 "$tmp/sg/vectors.bin")" = "59 20"
-assert "vectors.bin size: header + 59 x (word, space, 80 bytes, newline)" test \
+holds "vectors.txt header: 59 words of 20" test "$(head -1 "$tmp/sg/vectors.txt")" = "59 20"
+holds "vectors.bin header: 59 words of 20" test "$(head -c 6 "$tmp/sg/vectors.bin")" = "59 20"
+holds "vectors.bin size: header + 59 x (word, space, 80 bytes, newline)" test \
     "$(stat -c %s "$tmp/sg/vectors.bin")" -eq \
     "$((6 + $(tail -n +2 "$tmp/sg/vectors.txt" | awk '{ s += length($1) + 82 } END { print s }')))"
-check "train CBOW" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right" \
+expect "train CBOW" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right" \
     "$w2v" "${small[@]}" --cbow --threads 2 --out "$tmp/cbow" --questions "$questions"
-check "train skip-gram, full softmax" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right" \
+expect "train skip-gram, full softmax" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right" \
     "$w2v" "${small[@]}" --softmax --threads 1 --out "$tmp/sgs" --questions "$questions"
-check "train CBOW, full softmax" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right" \
+expect "train CBOW, full softmax" 0 "analogies: ([6-9][0-9]|100)\.[0-9]+% right" \
     "$w2v" "${small[@]}" --cbow --softmax --out "$tmp/cbs" --questions "$questions"
-check "tour on small data" 0 "man is to king as woman is to: queen" \
+expect "tour on small data" 0 "man is to king as woman is to: queen" \
     "$w2v" --tour --data "$tmp/corpus.txt" --min-count 1 --size 20 --iter 10 --out "$tmp/tour"
 
 # -------------------------------------------------------------- saved vectors ----
-check "nearest: same rank first" 0 "^king: (queen|throne|crown) \(0\.[0-9]+\)" \
+expect "nearest: same rank first" 0 "^king: (queen|throne|crown) \(0\.[0-9]+\)" \
     "$w2v" nearest king --vectors "$tmp/sg/vectors.bin" --top 3
-check "nearest from text vectors" 0 "^queen: (king|throne|crown) " \
+expect "nearest from text vectors" 0 "^queen: (king|throne|crown) " \
     "$w2v" nearest queen --vectors "$tmp/sg/vectors.txt" --top 3
-check "analogy man : king :: woman : queen" 0 "man is to king as woman is to: queen " \
+expect "analogy man : king :: woman : queen" 0 "man is to king as woman is to: queen " \
     "$w2v" analogy man king woman --vectors "$tmp/sg/vectors.bin"
-check "eval-analogies: text and binary agree" 0 \
+expect "eval-analogies: text and binary agree" 0 \
     "$("$w2v" eval-analogies "$questions" --vectors "$tmp/sg/vectors.bin" | head -1 |
        sed 's/[.()%]/\\&/g')" \
     "$w2v" eval-analogies "$questions" --vectors "$tmp/sg/vectors.txt"
@@ -110,40 +74,40 @@ check "eval-analogies: text and binary agree" 0 \
 # One thread is reproducible: stopping after 2 of 4 epochs and resuming gives the very vectors
 # of the run that never stopped.
 "$w2v" "${small[@]}" --iter 4 --threads 1 --out "$tmp/whole" >/dev/null 2>&1
-check "stop after 2 of 4 epochs" 0 "epoch 2/4" \
+expect "stop after 2 of 4 epochs" 0 "epoch 2/4" \
     "$w2v" "${small[@]}" --iter 4 --threads 1 --stop-after 2 --out "$tmp/half"
-check "resume from the checkpoint" 0 "resuming .* after epoch 2 of 4" \
+expect "resume from the checkpoint" 0 "resuming .* after epoch 2 of 4" \
     "$w2v" --resume "$tmp/half/model.safetensors" --threads 1 --out "$tmp/half"
-assert "resumed vectors are bit-identical" cmp -s "$tmp/whole/vectors.bin" "$tmp/half/vectors.bin"
+holds "resumed vectors are bit-identical" cmp -s "$tmp/whole/vectors.bin" "$tmp/half/vectors.bin"
 
 # ----------------------------------------------------------------- bad input ----
 : >"$tmp/empty.txt"
 echo "every word here once" >"$tmp/rare.txt"
-check "missing corpus" 1 "$tmp/nothere.txt: cannot open" "$w2v" --data "$tmp/nothere.txt"
-check "empty corpus" 1 "empty.txt: .*empty" "$w2v" --data "$tmp/empty.txt" --out "$tmp/x"
-check "no word reaches min-count" 1 "rare.txt: no word occurs at least 5 times" \
+expect "missing corpus" 1 "$tmp/nothere.txt: cannot open" "$w2v" --data "$tmp/nothere.txt"
+expect "empty corpus" 1 "empty.txt: .*empty" "$w2v" --data "$tmp/empty.txt" --out "$tmp/x"
+expect "no word reaches min-count" 1 "rare.txt: no word occurs at least 5 times" \
     "$w2v" --data "$tmp/rare.txt" --out "$tmp/x"
-check "nearest: unknown word" 1 "'unicorn' is not in the vectors" \
+expect "nearest: unknown word" 1 "'unicorn' is not in the vectors" \
     "$w2v" nearest king unicorn --vectors "$tmp/sg/vectors.bin"
-check "analogy: unknown word" 1 "'unicorn' is not in the vectors" \
+expect "analogy: unknown word" 1 "'unicorn' is not in the vectors" \
     "$w2v" analogy man unicorn woman --vectors "$tmp/sg/vectors.bin"
-check "analogy: two words" 1 "analogy takes three words" "$w2v" analogy man king
+expect "analogy: two words" 1 "analogy takes three words" "$w2v" analogy man king
 printf '2 3\nfoo 1 2 3\nbar 1 2\n' >"$tmp/short.txt"
-check "malformed vectors: a short line" 1 "short.txt: line 3: word 'bar' has 2 values" \
+expect "malformed vectors: a short line" 1 "short.txt: line 3: word 'bar' has 2 values" \
     "$w2v" nearest foo --vectors "$tmp/short.txt"
-check "missing vectors" 1 "nothere.bin: cannot open" "$w2v" nearest foo --vectors "$tmp/nothere.bin"
-check "questions file missing" 1 "noq.txt: cannot open" \
+expect "missing vectors" 1 "nothere.bin: cannot open" \
+    "$w2v" nearest foo --vectors "$tmp/nothere.bin"
+expect "questions file missing" 1 "noq.txt: cannot open" \
     "$w2v" eval-analogies "$tmp/noq.txt" --vectors "$tmp/sg/vectors.bin"
-check "resume: not a checkpoint" 1 "is .*corpus.txt a checkpoint of word2vec" \
+expect "resume: not a checkpoint" 1 "is .*corpus.txt a checkpoint of word2vec" \
     "$w2v" --resume "$tmp/corpus.txt"
 # a checkpoint of another shape under this run's settings: the checkpoint of the wrong model
 "$w2v" "${small[@]}" --size 8 --iter 1 --out "$tmp/other" >/dev/null 2>&1
 cp "$tmp/sg/model.safetensors.vocab" "$tmp/sg/model.safetensors.options" "$tmp/other/"
-check "resume: a checkpoint of another model" 1 "model.safetensors.*(shape|mismatch|8)" \
+expect "resume: a checkpoint of another model" 1 "model.safetensors.*(shape|mismatch|8)" \
     "$w2v" --resume "$tmp/other/model.safetensors" --out "$tmp/other"
-check "unknown option" 1 "unknown option '--frobnicate'" "$w2v" --frobnicate
-check "unknown command" 1 "'fly' is not a command" "$w2v" fly
-check "bad number" 1 "--size" "$w2v" --size x
+expect "unknown option" 1 "unknown option '--frobnicate'" "$w2v" --frobnicate
+expect "unknown command" 1 "'fly' is not a command" "$w2v" fly
+expect "bad number" 1 "--size" "$w2v" --size x
 
-echo "e2e_word2vec: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_finish

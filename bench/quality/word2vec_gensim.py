@@ -4,12 +4,14 @@ trained on the same corpus with the same settings, its analogy accuracy by gensi
 its training speed, and its vectors saved in word2vec's binary format so that our evaluator can
 score them too.
 
-  word2vec_gensim.py CORPUS QUESTIONS OUT.bin [--cbow] [--threads N] [--iter N] [--alpha X]
-                     [--size N] [--window N] [--negative N] [--sample X] [--min-count N]
+  word2vec_gensim.py CORPUS QUESTIONS|- OUT.bin [--cbow] [--threads N] [--iter N] [--alpha X]
+                     [--min-alpha X] [--size N] [--window N] [--negative N] [--sample X]
+                     [--min-count N]
 
-Prints one line of key=value pairs. The corpus is read as an iterable of lines (LineSentence), the
-mode in which gensim decays the learning rate linearly from alpha to min_alpha over all epochs
-whatever the number of workers (its corpus_file mode with 2 workers only reaches halfway).
+Prints one line of key=value pairs (accuracy=- without questions). The corpus is read as an
+iterable of lines (LineSentence), the mode in which gensim decays the learning rate linearly from
+alpha to min_alpha over all epochs whatever the number of workers (its corpus_file mode with 2
+workers only reaches halfway).
 """
 import argparse
 import logging
@@ -53,16 +55,19 @@ def main():
     model.train(sentences, total_examples=model.corpus_count, epochs=model.epochs)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
 
-    score, sections = model.wv.evaluate_word_analogies(a.questions, restrict_vocab=30000,
-                                                       case_insensitive=True)
-    total = next(s for s in sections if s["section"] == "Total accuracy")
-    answered = len(total["correct"]) + len(total["incorrect"])
+    accuracy, answered = "-", "-"
+    if a.questions != "-":
+        score, sections = model.wv.evaluate_word_analogies(a.questions, restrict_vocab=30000,
+                                                           case_insensitive=True)
+        total = next(s for s in sections if s["section"] == "Total accuracy")
+        answered = len(total["correct"]) + len(total["incorrect"])
+        accuracy = f"{100 * score:.2f}"
     model.wv.save_word2vec_format(a.out, binary=True)
     print(f"gensim {'cbow' if a.cbow else 'sg'} threads={a.threads} iter={a.iter} "
           f"alpha={alpha} vocab={len(model.wv)} words={vocab_words * a.iter} "
           f"seconds={seconds:.2f} words_per_s={vocab_words * a.iter / seconds:.0f} "
           f"cpu_seconds={cpu:.2f} words_per_cpu_s={vocab_words * a.iter / cpu:.0f} "
-          f"accuracy={100 * score:.2f} answered={answered}")
+          f"accuracy={accuracy} answered={answered}")
 
 
 if __name__ == "__main__":

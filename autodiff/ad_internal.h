@@ -105,6 +105,11 @@ ad_tensor *ad_node_v(ad_tape *tp, const ad_op *op, int rows, int cols, int nin,
 /* Finish a builder: the finite check in debug mode. Returns y. */
 ad_tensor *ad_done(ad_tape *tp, ad_tensor *y);
 
+/* C (m x n, row-major) = op(A) op(B) + beta C, with op(A) m x k and op(B) k x n, through BLAS:
+ * every product of the tape goes through here (tape.c). */
+void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, const ad_real *B,
+             int ldb, ad_real beta, ad_real *C, int ldc);
+
 /* Arena memory that lives until the next reset: AD_ALIGN-aligned, not cleared. */
 void *ad_alloc(ad_tape *tp, size_t bytes);
 

@@ -7,19 +7,10 @@
  */
 #include "ad_internal.h"
 
-#include <cblas.h>
-
-#ifdef AD_DOUBLE
-#define GEMM cblas_dgemm
-#else
-#define GEMM cblas_sgemm
-#endif
-
-/* C (m x n, row-major) = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n. */
+/* C = op(A) op(B) + beta C: ad_gemm (tape.c) */
 static void gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda,
                  const ad_real *B, int ldb, ad_real beta, ad_real *C, int ldc) {
-    GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k,
-         1, A, lda, B, ldb, beta, C, ldc);
+    ad_gemm(ta, tb, m, n, k, A, lda, B, ldb, beta, C, ldc);
 }
 
 static void matmul_backward(ad_tensor *y) {

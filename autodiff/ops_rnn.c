@@ -17,16 +17,12 @@
 #include "ad_internal.h"
 #include "vecmath.h"
 
-#include <cblas.h>
-
 #ifdef AD_DOUBLE
-#define GEMM cblas_dgemm
 /* The double build is the tests' reference: libm, and one code path. */
 #define ROW_KERNEL
 static inline ad_real gate_sigmoid(ad_real x) { return ad_sigmoid_of(x); }
 static inline ad_real gate_tanh(ad_real x) { return AD_TANH(x); }
 #else
-#define GEMM cblas_sgemm
 /* Branch-free exp/tanh, so each row's loop vectorizes (vecmath.h), built for the widest vectors. */
 #define ROW_KERNEL AD_VECTOR_CLONES
 static inline ad_real gate_sigmoid(ad_real x) { return ad_sigmoidf(x); }
@@ -52,11 +48,9 @@ static void addmm_backward(ad_tensor *y) {
                 for (ptrdiff_t j = 0; j < n; j++) c->grad[j] += dy[i * n + j];
     }
     if (a->grad)
-        GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, m, k, n, 1, y->grad, n, b->val, n, 1,
-             a->grad, k);
+        ad_gemm(false, true, m, k, n, y->grad, n, b->val, n, 1, a->grad, k);
     if (b->grad)
-        GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, k, n, m, 1, a->val, k, y->grad, n, 1,
-             b->grad, n);
+        ad_gemm(true, false, k, n, m, a->val, k, y->grad, n, 1, b->grad, n);
 }
 static const ad_op addmm_op = {"ad_addmm", addmm_backward, 0};
 
@@ -75,8 +69,7 @@ ad_tensor *(ad_addmm)(ad_tape *tp, ad_tensor *c, ad_tensor *a, ad_tensor *b) {
     else
         for (ptrdiff_t i = 0; i < m; i++)
             memcpy(y->val + i * n, c->val, (size_t)n * sizeof(ad_real));
-    GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1, a->val, k, b->val, n, 1, y->val,
-         n);
+    ad_gemm(false, false, m, n, k, a->val, k, b->val, n, 1, y->val, n);
     return ad_done(tp, y);
 }
 

@@ -411,6 +411,19 @@ void ad_set_num_threads(int n) {
     openblas_set_num_threads(k);
 }
 
+/* Every product of the tape: the one place that calls BLAS (outside any OpenMP region, as the
+ * comment above requires of callers). */
+void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, const ad_real *B,
+             int ldb, ad_real beta, ad_real *C, int ldc) {
+#ifdef AD_DOUBLE
+    cblas_dgemm(
+#else
+    cblas_sgemm(
+#endif
+        CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1,
+        A, lda, B, ldb, beta, C, ldc);
+}
+
 bool ad_parallel_worth(size_t elements) {
 #ifdef _OPENMP
     return elements >= AD_PAR_MIN && omp_get_max_threads() > 1 && !omp_in_parallel();

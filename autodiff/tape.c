@@ -393,10 +393,12 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
 
 /* --------------------------------------------------------------- threads ---- */
 /*
- * Two pools share the cores: OpenMP's (the elementwise kernels) and OpenBLAS's (the products).
- * They never run at once: every BLAS call is made from the calling thread outside any OpenMP
- * region, and no OpenMP region calls BLAS. ad_set_num_threads sizes both, so a user who asks for
- * n threads gets at most n busy cores whichever pool is working.
+ * The elementwise kernels run on OpenMP's threads and the products on OpenBLAS's: one pool when
+ * meson links Debian's OpenMP build of OpenBLAS (see meson.build), two otherwise. The ops never
+ * call BLAS inside a parallel region of their own, so the two never compete within one op.
+ * A model whose workers each record on their own tape inside a region (word2vec, glove) makes its
+ * products there (the OpenMP build of OpenBLAS runs them on the calling thread). ad_set_num_threads
+ * sizes both pools, so a user who asks for n threads gets n busy cores whichever pool is working.
  */
 
 static int num_threads; /* 0: OpenMP's default */
@@ -411,8 +413,7 @@ void ad_set_num_threads(int n) {
     openblas_set_num_threads(k);
 }
 
-/* Every product of the tape: the one place that calls BLAS (outside any OpenMP region, as the
- * comment above requires of callers). */
+/* Every product of the tape: the one place that calls BLAS. */
 void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, const ad_real *B,
              int ldb, ad_real beta, ad_real *C, int ldc) {
 #ifdef AD_DOUBLE

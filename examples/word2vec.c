@@ -154,18 +154,16 @@ static void make_dir(const char *dir) {
 
 /* The settings a resumed run must reuse, as "key value" lines beside the checkpoint. */
 static void save_settings(const options *o, const char *path) {
-    char *tmp = ex_joined(path, ".tmp");
-    FILE *f = fopen(tmp, "w");
-    if (!f) ex_die("%s: cannot write: %s", tmp, strerror(errno));
+    FILE *f;
+    char *tmp;
+    if (nn_file_begin(path, &f, &tmp) != NN_OK) ex_die("%s", nn_last_error());
     fprintf(f, "model word2vec\narch %s\noutput %s\nsize %ld\nwindow %ld\nnegative %ld\n"
                "sample %.17g\nalpha %.17g\nmin_alpha %.17g\niter %ld\nbatch %ld\nseed %llu\n"
                "min_count %ld\nmax_vocab %ld\nmax_lines %ld\ndata %s\n",
             o->cbow ? "cbow" : "skipgram", o->softmax ? "softmax" : "negative", o->size,
             o->window, o->negative, o->sample, o->alpha, o->min_alpha, o->iter, o->batch,
             (unsigned long long)o->v.seed, o->min_count, o->max_vocab, o->max_lines, o->data);
-    if (fclose(f) != 0 || rename(tmp, path) != 0)
-        ex_die("%s: cannot write: %s", path, strerror(errno));
-    free(tmp);
+    if (nn_file_commit(f, tmp, path) != NN_OK) ex_die("%s", nn_last_error());
 }
 
 /* The settings of a checkpoint; its corpus unless --data names another (a moved copy). */

@@ -10,13 +10,11 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define WV_MAX_DIM 1000000  /* a header asking for more is malformed, not an allocation */
 #define WV_MAX_WORD 4096    /* bytes of one word in a binary file */
@@ -122,43 +120,12 @@ nn_status wv_save(const wv_table *t, const char *path, wv_format fmt) {
                                 "whitespace; the %s format cannot hold it", path, i, w,
                                 format_name(fmt));
     }
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return nn_set_error(NN_ERR_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (!f) {
-        int err = errno;
-        if (fd >= 0) close(fd);
-        nn_set_error(NN_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(err));
-        free(tmp);
-        return NN_ERR_IO;
-    }
-    errno = 0;
+    FILE *f;
+    char *tmp;
+    nn_status st = nn_file_begin(path, &f, &tmp);
+    if (st) return st;
     write_table(f, t, fmt);
-    const char *failed = NULL;
-    int err = 0;
-    if (ferror(f) || fflush(f) != 0) failed = "writing";
-    else if (fsync(fileno(f)) != 0) failed = "syncing";
-    if (failed) err = errno;
-    if (fclose(f) != 0 && !failed) {
-        failed = "closing";
-        err = errno;
-    }
-    if (!failed && rename(tmp, path) != 0) {
-        failed = "renaming";
-        err = errno;
-    }
-    if (failed) {
-        unlink(tmp);
-        nn_set_error(NN_ERR_IO, "%s: %s %s failed: %s", path, failed, tmp,
-                     err ? strerror(err) : "short write");
-        free(tmp);
-        return NN_ERR_IO;
-    }
-    free(tmp);
-    return NN_OK;
+    return nn_file_commit(f, tmp, path);
 }
 
 /* --------------------------------------------------------------- loading ---- */

@@ -231,43 +231,40 @@ static int sync_parent_dir(const char *path) {
     return err;
 }
 
-static nn_status write_atomic(const char *path, const char *header, size_t hlen,
-                              const ck_list *l) {
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) return nn_set_error(NN_ERR_MEMORY, "%s: out of memory", path);
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-
+nn_status nn_file_begin(const char *path, FILE **f, char **tmp) {
+    *f = NULL;
+    const size_t tlen = strlen(path) + 32;
+    *tmp = malloc(tlen);
+    if (!*tmp) return nn_set_error(NN_ERR_MEMORY, "%s: out of memory", path);
+    snprintf(*tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
     /* A stale temporary of a crashed process with the same pid is overwritten (O_TRUNC). */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        int err = errno;
-        nn_set_error(NN_ERR_IO, "%s: cannot create %s: %s", path, tmp, strerror(err));
-        free(tmp);
+    const int fd = open(*tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!*f) {
+        const int err = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(*tmp);
+        }
+        nn_set_error(NN_ERR_IO, "%s: cannot create %s: %s", path, *tmp, strerror(err));
+        free(*tmp);
+        *tmp = NULL;
         return NN_ERR_IO;
     }
-    FILE *f = fdopen(fd, "wb");
+    errno = 0; /* what a failed write leaves here is the reason nn_file_commit reports */
+    return NN_OK;
+}
+
+nn_status nn_file_commit(FILE *f, char *tmp, const char *path) {
     const char *failed = NULL;
+    /* errno is read right after the step that failed, before anything else can set it. */
     int err = 0;
-    if (!f) {
-        failed = "opening";
+    if (ferror(f) || fflush(f) != 0) failed = "writing";
+    else if (fsync(fileno(f)) != 0) failed = "syncing";
+    if (failed) err = errno;
+    if (fclose(f) != 0 && !failed) {
+        failed = "closing";
         err = errno;
-        close(fd);
-    } else {
-        uint8_t len8[8];
-        for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
-        /* errno is read right after the step that failed, before anything else can set it. */
-        errno = 0;
-        if (fwrite(len8, 1, 8, f) != 8 || fwrite(header, 1, hlen, f) != hlen ||
-            list_each_chunk(l, write_chunk, f) != 0 || fflush(f) != 0)
-            failed = "writing";
-        else if (fsync(fileno(f)) != 0)
-            failed = "syncing";
-        if (failed) err = errno;
-        if (fclose(f) != 0 && !failed) {
-            failed = "closing";
-            err = errno;
-        }
     }
     if (!failed && rename(tmp, path) != 0) {
         failed = "renaming";
@@ -286,6 +283,20 @@ static nn_status write_atomic(const char *path, const char *header, size_t hlen,
         return nn_set_error(NN_ERR_IO, "%s: written, but syncing its directory failed: %s", path,
                             strerror(err));
     return NN_OK;
+}
+
+static nn_status write_atomic(const char *path, const char *header, size_t hlen,
+                              const ck_list *l) {
+    FILE *f;
+    char *tmp;
+    nn_status st = nn_file_begin(path, &f, &tmp);
+    if (st) return st;
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)hlen >> (8 * i));
+    /* stop at the first failed write: nn_file_commit reports it */
+    if (fwrite(len8, 1, 8, f) == 8 && fwrite(header, 1, hlen, f) == hlen)
+        list_each_chunk(l, write_chunk, f);
+    return nn_file_commit(f, tmp, path);
 }
 
 nn_status nn_checkpoint_save(const char *path, ad_params *ps, const nn_optim *opt,

@@ -27,6 +27,8 @@
 
 #include "ad.h"
 
+#include <stdio.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -277,6 +279,18 @@ nn_status nn_checkpoint_load(const char *path, ad_params *ps, nn_optim *opt,
 /* Only the counters of a checkpoint (after the same checks of the file as a load): what a program
  * needs to build the right model before loading it. Nothing else is read into memory. */
 nn_status nn_checkpoint_counters(const char *path, nn_counters *counters);
+
+/*
+ * Files written atomically (checkpoints, word vectors): readers see the old file or the new one
+ * whole, never a part. nn_file_begin creates "<path>.tmp.<pid>" beside path and returns it open
+ * for writing (its name in *tmp), or NULL with the reason set (nn_last_error). Write to it,
+ * stopping at the first failed write so that errno still tells why; then nn_file_commit checks,
+ * flushes, fsyncs and closes it, renames it over path and fsyncs the directory; or it removes the
+ * temporary and reports which step failed and why (NN_ERR_IO). It frees *tmp either way. A crash
+ * or a full disk leaves the old file in place.
+ */
+nn_status nn_file_begin(const char *path, FILE **f, char **tmp);
+nn_status nn_file_commit(FILE *f, char *tmp, const char *path);
 
 #ifdef __cplusplus
 }

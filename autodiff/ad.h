@@ -150,6 +150,12 @@ void ad_param_set_frozen(ad_tensor *param, bool frozen);
 ad_tensor *(ad_input)(ad_tape *tp, int rows, int cols, const ad_real *data);
 /* A tensor filled with one value. No gradient. */
 ad_tensor *(ad_fill)(ad_tape *tp, int rows, int cols, ad_real value);
+/* The caller's memory as a rows x cols leaf, read in place (not copied): the caller keeps values
+ * unchanged and alive until the tape's reset. The backward ADDS the leaf's gradient into grad
+ * (rows*cols, the caller's; the tape never clears it), or computes none when grad is NULL. For
+ * Hogwild workers that read one shared table and each keep their own gradient (as PyTorch
+ * workers over share_memory() parameters), and for large inputs not worth a copy. */
+ad_tensor *(ad_leaf)(ad_tape *tp, int rows, int cols, ad_real *values, ad_real *grad);
 /* The same values as x with no gradient path back to x (truncated BPTT, targets). */
 ad_tensor *(ad_detach)(ad_tape *tp, ad_tensor *x);
 
@@ -201,6 +207,15 @@ ad_tensor *(ad_softmax)(ad_tape *tp, ad_tensor *x);
  * out of the loss and every gradient. dlogits_i += dJ w_i (softmax_i - onehot(target_i)) / Σ w. */
 ad_tensor *(ad_softmax_xent)(ad_tape *tp, ad_tensor *logits, const int *targets,
                              const ad_real *weights);
+
+/* The negative-sampling loss (word2vec, FORMULAS §9) over n pairs of rows of two tables:
+ * J = -Σ_r log σ(s_r A[ia_r] · B[ib_r]) (1 x 1), s_r = sign[r] (+1 for an observed pair, -1 for a
+ * sampled negative; NULL: all +1). Equal in value and gradient to ad_gather_rows of both, ad_rowdot,
+ * times s, ad_log_sigmoid, ad_sum and ad_neg, without materializing the gathered rows:
+ * dA[ia_r] += dJ g_r B[ib_r] and dB[ib_r] += dJ g_r A[ia_r], g_r = -s_r σ(-s_r z_r), only at the
+ * rows used (a parameter table records them, as ad_gather_rows does). Indices are copied. */
+ad_tensor *(ad_sampled_logistic)(ad_tape *tp, ad_tensor *A, const int *ia, ad_tensor *B,
+                                 const int *ib, const ad_real *sign, int n);
 
 /* Max-margin: J = (1/m) Σ_ij max(0, margin - s_ij + c_ij) for scores s of good and c of corrupt
  * examples (same shape, m rows). */
@@ -352,6 +367,7 @@ ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line);
 
 #define ad_input(...) AD_AT_(ad_input, __VA_ARGS__)
 #define ad_fill(...) AD_AT_(ad_fill, __VA_ARGS__)
+#define ad_leaf(...) AD_AT_(ad_leaf, __VA_ARGS__)
 #define ad_detach(...) AD_AT_(ad_detach, __VA_ARGS__)
 #define ad_matmul(...) AD_AT_(ad_matmul, __VA_ARGS__)
 #define ad_matmul_nt(...) AD_AT_(ad_matmul_nt, __VA_ARGS__)
@@ -377,6 +393,7 @@ ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line);
 #define ad_dropout(...) AD_AT_(ad_dropout, __VA_ARGS__)
 #define ad_softmax(...) AD_AT_(ad_softmax, __VA_ARGS__)
 #define ad_softmax_xent(...) AD_AT_(ad_softmax_xent, __VA_ARGS__)
+#define ad_sampled_logistic(...) AD_AT_(ad_sampled_logistic, __VA_ARGS__)
 #define ad_hinge(...) AD_AT_(ad_hinge, __VA_ARGS__)
 #define ad_mse(...) AD_AT_(ad_mse, __VA_ARGS__)
 #define ad_gather_rows(...) AD_AT_(ad_gather_rows, __VA_ARGS__)

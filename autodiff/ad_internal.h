@@ -59,8 +59,9 @@ typedef struct ad_op {
 } ad_op;
 
 enum {
-    /* The op's backward writes only some rows of its first input and records them with
-     * ad_param_touch_row (embedding gather); other ops make a parameter's gradient dense. */
+    /* The op's backward writes only some rows of its parameter inputs and records them with
+     * ad_param_touch_row (embedding gather, sampled losses); other ops make a parameter's
+     * gradient dense. */
     AD_OP_SPARSE_ROWS = 1u << 0,
     /* The op's backward writes every element of its first input's gradient, and assigns (=)
      * instead of adding when that input's grad_unset is set: the tape then skips clearing a
@@ -69,7 +70,8 @@ enum {
     AD_OP_SETS_GRAD0 = 1u << 1,
 };
 
-typedef enum { AD_KIND_NODE, AD_KIND_INPUT, AD_KIND_PARAM } ad_kind;
+/* LEAF: ad_leaf, values and gradient in the caller's memory (neither cleared nor freed here). */
+typedef enum { AD_KIND_NODE, AD_KIND_INPUT, AD_KIND_LEAF, AD_KIND_PARAM } ad_kind;
 
 typedef struct ad_param_info ad_param_info; /* params.c */
 

@@ -194,7 +194,10 @@ static void check_input(ad_tape *tp, const ad_op *op, int i, const ad_tensor *x)
                               "ad_tape_reset", i, ad_name(x), x->file, x->line);
 }
 
-static ad_tensor *record(ad_tape *tp, const ad_op *op, ad_kind kind, int rows, int cols) {
+/* A new tensor on the tape; its value buffer comes from the arena unless the caller brings its own
+ * (values = false: ad_leaf). */
+static ad_tensor *record_with(ad_tape *tp, const ad_op *op, ad_kind kind, int rows, int cols,
+                              bool values) {
     if (rows <= 0 || cols <= 0) ad_fail(tp, op->name, "shape %dx%d is empty", rows, cols);
     if (tp->nnodes == tp->cap_nodes) {
         int cap = tp->cap_nodes ? 2 * tp->cap_nodes : 1024;
@@ -207,7 +210,7 @@ static ad_tensor *record(ad_tape *tp, const ad_op *op, ad_kind kind, int rows, i
     memset(y, 0, sizeof *y);
     y->rows = rows;
     y->cols = cols;
-    y->val = ad_alloc(tp, ad_size(y) * sizeof(ad_real));
+    y->val = values ? ad_alloc(tp, ad_size(y) * sizeof(ad_real)) : NULL;
     y->op = op;
     y->kind = kind;
     y->tape = tp;
@@ -216,6 +219,10 @@ static ad_tensor *record(ad_tape *tp, const ad_op *op, ad_kind kind, int rows, i
     y->gen = tp->gen;
     tp->nodes[tp->nnodes++] = y;
     return y;
+}
+
+static ad_tensor *record(ad_tape *tp, const ad_op *op, ad_kind kind, int rows, int cols) {
+    return record_with(tp, op, kind, rows, cols, true);
 }
 
 ad_tensor *ad_node_v(ad_tape *tp, const ad_op *op, int rows, int cols, int nin,
@@ -277,6 +284,18 @@ ad_tensor *(ad_input)(ad_tape *tp, int rows, int cols, const ad_real *data) {
 ad_tensor *(ad_fill)(ad_tape *tp, int rows, int cols, ad_real value) {
     ad_tensor *y = record(tp, &INPUT, AD_KIND_INPUT, rows, cols);
     for (size_t k = 0, n = ad_size(y); k < n; k++) y->val[k] = value;
+    return ad_done(tp, y);
+}
+
+/* The caller's memory as a leaf: nothing copied, and a gradient (if any) added into grad. */
+static const ad_op LEAF = {"ad_leaf", NULL, 0};
+
+ad_tensor *(ad_leaf)(ad_tape *tp, int rows, int cols, ad_real *values, ad_real *grad) {
+    if (!values) ad_fail(tp, "ad_leaf", "the values of a %dx%d leaf are NULL", rows, cols);
+    ad_tensor *y = record_with(tp, &LEAF, AD_KIND_LEAF, rows, cols, false);
+    y->val = values;
+    y->grad = grad;
+    y->requires_grad = grad != NULL;
     return ad_done(tp, y);
 }
 
@@ -362,9 +381,11 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
                    "the loss (%s) is not a node of this tape's current recording", ad_name(loss));
     if (!loss->requires_grad) return; /* nothing it depends on needs a gradient */
 
-    /* A second backward over the same recording starts the intermediates from zero again. */
+    /* A second backward over the same recording starts the intermediates from zero again (a
+     * leaf's gradient is its owner's, and accumulates as a parameter's does). */
     for (int i = 0; i <= last; i++)
-        if (tp->nodes[i]->grad) zero_reals(tp->nodes[i]->grad, ad_size(tp->nodes[i]));
+        if (tp->nodes[i]->grad && tp->nodes[i]->kind == AD_KIND_NODE)
+            zero_reals(tp->nodes[i]->grad, ad_size(tp->nodes[i]));
     ensure_grad(tp, loss);
     loss->grad[0] = 1;
 
@@ -380,7 +401,7 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
                 continue;
             }
             ensure_grad(tp, x);
-            if (x->kind == AD_KIND_PARAM && x->grad && !(j == 0 && (y->op->flags & AD_OP_SPARSE_ROWS)))
+            if (x->kind == AD_KIND_PARAM && x->grad && !(y->op->flags & AD_OP_SPARSE_ROWS))
                 ad_param_mark_dense(x);
         }
         y->op->backward(y);

@@ -2,10 +2,10 @@
  * word2vec.c — skip-gram and CBOW with negative sampling or the full softmax, on the tape
  * (FORMULAS §9), trained by Hogwild workers. See word2vec.h for the model and the threading.
  *
- * A worker's step: map the rows the minibatch uses to slots of its own small store (copying each
- * row of the shared V and U once), record J = w2v_loss on its tape, backward, and move each
- * touched shared row by -alpha times its slot's gradient. The tape costs a few nodes per
- * minibatch, whatever its size; the copies are what lets a worker own its gradients.
+ * A worker's step: put the shared V and U on its tape as leaves with gradients of its own, record
+ * J = w2v_loss, backward, and move each touched shared row by -alpha times its gradient. The tape
+ * costs a few nodes per minibatch, whatever its size, and no row is copied (CBOW's context rows
+ * excepted, see per_occurrence_slots).
  */
 #include "word2vec.h"
 
@@ -17,6 +17,11 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
+#include "vecmath.h" /* AD_VECTOR_CLONES */
 
 /* --------------------------------------------------------------- config ---- */
 
@@ -336,28 +341,24 @@ ad_tensor *w2v_loss(ad_tape *tp, const w2v_config *cfg, ad_tensor *V, ad_tensor 
         return ad_scale(tp, ad_softmax_xent(tp, z, b->target, NULL), (ad_real)n);
     }
 
-    /* Negative sampling: row r = p(K+1) + j scores example p against its target (j = 0, sign
-     * +1) or its negative j (sign -1): J = -Σ_r log σ(s_r h_pᵀ u_r). */
+    /* Negative sampling: pair r = p(K+1) + j scores example p against its target (j = 0, sign
+     * +1) or its negative j (sign -1): J = -Σ_r log σ(s_r h_pᵀ u_r), one fused op. */
     const int K = cfg->negative, R = n * (K + 1);
     int *in_row = ad_tape_scratch(tp, (size_t)R * sizeof *in_row);
     int *out_row = ad_tape_scratch(tp, (size_t)R * sizeof *out_row);
-    ad_tensor *S = ad_input(tp, R, 1, NULL);
-    ad_real *sign = ad_data(S);
+    ad_real *sign = ad_tape_scratch(tp, (size_t)R * sizeof *sign);
     for (int p = 0, r = 0; p < n; p++)
         for (int j = 0; j <= K; j++, r++) {
-            in_row[r] = cbow ? p : b->input[p]; /* skip-gram gathers v_c straight from V */
+            in_row[r] = cbow ? p : b->input[p]; /* skip-gram reads v_c straight from V */
             out_row[r] = j == 0 ? b->target[p] : b->neg[p * K + j - 1];
             sign[r] = j == 0 ? 1 : -1;
         }
-    ad_tensor *hr = ad_gather_rows(tp, cbow ? h : V, in_row, R); /* R x dim */
-    ad_tensor *u = ad_gather_rows(tp, U, out_row, R);             /* R x dim */
-    ad_tensor *z = ad_mul(tp, ad_rowdot(tp, hr, u), S);           /* R x 1: s_r h·u_r */
-    return ad_neg(tp, ad_sum(tp, ad_log_sigmoid(tp, z)));
+    return ad_sampled_logistic(tp, cbow ? h : V, in_row, U, out_row, sign, R);
 }
 
 /* --------------------------------------------------------------- worker ---- */
 
-/* The rows of one shared table a step uses, as slots of the worker's copy. */
+/* CBOW's context rows: copies of the shared rows in slots of the worker's own store. */
 typedef struct {
     ad_tensor *local;  /* cap x dim, a parameter of the worker's store */
     int cap, used;
@@ -367,16 +368,25 @@ typedef struct {
     ad_real *scale;    /* cap: the slot's gradient is applied times this (NULL: 1) */
 } row_map;
 
+/* A shared table read in place (ad_leaf), this worker's gradient of it, and the rows the step
+ * touches: the gradient is zero but at those rows, which the step's update clears again. */
+typedef struct {
+    ad_real *grad;     /* nwords x dim */
+    unsigned *mark;    /* nwords: == step when the row is listed */
+    int *rows, n, cap;
+    bool all;          /* every row: the full softmax's U */
+} shared_grad;
+
 struct w2v_worker {
     const w2v_model *m;
     ad_tape *tp;
-    ad_params *ps;
-    row_map v, u;
+    ad_params *ps;     /* CBOW: the context rows' slots */
+    row_map v;
+    shared_grad gv, gu; /* skip-gram's V, and U */
     unsigned step;
     uint64_t rng;
-    /* the batch's ids as slots */
-    int *lin, *ltarget, *lneg;
-    int cap_in, cap_target, cap_neg;
+    int *lin; /* CBOW: the batch's context words as slots */
+    int cap_in;
     /* the batch being built from sentences (training) */
     int *b_in, *b_start, *b_target, *b_neg;
     int b_cap_in, b_cap_ex;
@@ -399,6 +409,60 @@ static void grow_ints(int **a, int *cap, int want) {
     *cap = c;
 }
 
+/* A zero table of a worker's gradient. calloc maps fresh zero pages and touches none; a page is
+ * first written when the step touches a row on it. Such a first write costs more than the step's
+ * arithmetic on some machines (tens of µs per 4 KiB page), so the table asks for 2 MiB pages. */
+static ad_real *gradient_table(size_t reals) {
+    ad_real *g = calloc(reals ? reals : 1, sizeof *g);
+    if (!g) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "out of memory for a gradient of "
+                       "%zu values", reals);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    const uintptr_t huge = (uintptr_t)2 << 20, lo = ((uintptr_t)g + huge - 1) & ~(huge - 1),
+                    hi = ((uintptr_t)(g + reals)) & ~(huge - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice: may be refused */
+#endif
+    return g;
+}
+
+static void shared_grad_init(shared_grad *s, int words, int dim) {
+    s->grad = gradient_table((size_t)words * (size_t)dim);
+    s->mark = calloc((size_t)words, sizeof *s->mark);
+    if (!s->mark) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "out of memory");
+}
+
+static void shared_grad_free(shared_grad *s) {
+    free(s->grad);
+    free(s->mark);
+    free(s->rows);
+}
+
+static inline void touch(shared_grad *s, unsigned step, int row) {
+    if (s->mark[row] == step) return;
+    s->mark[row] = step;
+    if (s->n == s->cap) grow_ints(&s->rows, &s->cap, s->n + 1);
+    s->rows[s->n++] = row;
+}
+
+/* shared row -= alpha · the worker's gradient of it, and that gradient back to zero, at every
+ * touched row. */
+AD_VECTOR_CLONES
+static void apply_shared(shared_grad *s, ad_real *shared, int words, int d, ad_real alpha) {
+    const int n = s->all ? words : s->n;
+    for (int k = 0; k < n; k++) {
+        if (!s->all && k + 4 < n)
+            for (int j = 0; j < d; j += 64 / (int)sizeof(ad_real))
+                __builtin_prefetch(shared + (size_t)s->rows[k + 4] * (size_t)d + j, 1, 3);
+        const size_t r = (size_t)(s->all ? k : s->rows[k]) * (size_t)d;
+        ad_real *restrict dst = shared + r, *restrict g = s->grad + r;
+        for (int j = 0; j < d; j++) {
+            dst[j] -= alpha * g[j];
+            g[j] = 0;
+        }
+    }
+    s->n = 0;
+    s->all = false;
+}
+
 /* CBOW as word2vec.c and gensim train it: every context word receives the whole ∂F/∂h, n times
  * the gradient of the mean h = (1/n) Σ v. The tape computes the true gradient (each occurrence
  * gets ∂F/∂h / n); giving each context occurrence its own slot and applying its gradient times n
@@ -407,49 +471,46 @@ static bool per_occurrence_slots(const w2v_config *cfg) {
     return cfg->arch == W2V_CBOW && !cfg->cbow_mean_gradient;
 }
 
-/* (Re)build the worker's store with room for nv rows of V and nu of U. Only the first steps, or a
- * batch larger than any before, come here: the steady state allocates nothing. Distinct rows are
- * never more than the vocabulary, but CBOW's context rows have a slot per occurrence (see
- * w2v_worker_step). With the full softmax U's copy is exactly the vocabulary: its rows are the
- * softmax's classes. */
-static void reserve_rows(w2v_worker *w, int nv, int nu) {
+/* (Re)build CBOW's store with room for nv context rows. Only the first steps, or a batch larger
+ * than any before, come here: the steady state allocates nothing. Distinct rows are never more
+ * than the vocabulary, but with word2vec.c's rule each occurrence has a slot. */
+static void reserve_rows(w2v_worker *w, int nv) {
     const int words = w->m->nwords;
     const bool per_occurrence = per_occurrence_slots(&w->m->cfg);
     if (nv > words && !per_occurrence) nv = words;
-    if (nu > words) nu = words;
-    if (w->ps && nv <= w->v.cap && nu <= w->u.cap) return;
-    const int d = w->m->cfg.dim;
-    int cv = w->v.cap > 0 ? w->v.cap : 64, cu = w->u.cap > 0 ? w->u.cap : 64;
+    if (w->ps && nv <= w->v.cap) return;
+    int cv = w->v.cap > 0 ? w->v.cap : 64;
     while (cv < nv) cv *= 2;
-    while (cu < nu) cu *= 2;
     if (cv > words && !per_occurrence) cv = words;
-    if (cu > words || w->m->cfg.output == W2V_SOFTMAX) cu = words;
     ad_params_free(w->ps);
     w->ps = ad_params_new();
-    w->v.local = ad_param(w->ps, "V rows", cv, d);
-    w->u.local = ad_param(w->ps, "U rows", cu, d);
+    w->v.local = ad_param(w->ps, "V rows", cv, w->m->cfg.dim);
     w->v.global = xrealloc(w->v.global, (size_t)cv * sizeof *w->v.global);
-    w->u.global = xrealloc(w->u.global, (size_t)cu * sizeof *w->u.global);
     if (per_occurrence) w->v.scale = xrealloc(w->v.scale, (size_t)cv * sizeof *w->v.scale);
     w->v.cap = cv;
-    w->u.cap = cu;
 }
 
 w2v_worker *w2v_worker_new(const w2v_model *m, uint64_t seed) {
     if (!m || !m->ps) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "no model");
-    w2v_worker *w = calloc(1, sizeof *w);
+    /* on cache lines of its own: its random state is written for every draw, and a line shared
+     * with another thread's data would stall both */
+    const size_t bytes = (sizeof(w2v_worker) + 63) / 64 * 64;
+    w2v_worker *w = aligned_alloc(64, bytes);
     if (!w) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "out of memory");
+    memset(w, 0, bytes);
     w->m = m;
     w->tp = ad_tape_new();
     w->rng = mix_seed(seed, 0, 0);
     const size_t n = (size_t)m->nwords;
-    w->v.slot = xrealloc(NULL, n * sizeof *w->v.slot);
-    w->u.slot = xrealloc(NULL, n * sizeof *w->u.slot);
-    w->v.mark = calloc(n, sizeof *w->v.mark);
-    w->u.mark = calloc(n, sizeof *w->u.mark);
-    if (!w->v.mark || !w->u.mark) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "out of memory");
-    const int ex = m->cfg.batch * 2 * m->cfg.window; /* the most examples a batch makes */
-    reserve_rows(w, ex, m->cfg.output == W2V_SOFTMAX ? m->nwords : ex * (m->cfg.negative + 1));
+    shared_grad_init(&w->gu, m->nwords, m->cfg.dim);
+    if (m->cfg.arch == W2V_CBOW) {
+        w->v.slot = xrealloc(NULL, n * sizeof *w->v.slot);
+        w->v.mark = calloc(n, sizeof *w->v.mark);
+        if (!w->v.mark) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "out of memory");
+        reserve_rows(w, m->cfg.batch * 2 * m->cfg.window); /* a batch's most context words */
+    } else {
+        shared_grad_init(&w->gv, m->nwords, m->cfg.dim);
+    }
     return w;
 }
 
@@ -457,16 +518,13 @@ void w2v_worker_free(w2v_worker *w) {
     if (!w) return;
     ad_tape_free(w->tp);
     ad_params_free(w->ps);
-    row_map *maps[2] = {&w->v, &w->u};
-    for (int k = 0; k < 2; k++) {
-        free(maps[k]->slot);
-        free(maps[k]->mark);
-        free(maps[k]->global);
-        free(maps[k]->scale);
-    }
+    free(w->v.slot);
+    free(w->v.mark);
+    free(w->v.global);
+    free(w->v.scale);
+    shared_grad_free(&w->gv);
+    shared_grad_free(&w->gu);
     free(w->lin);
-    free(w->ltarget);
-    free(w->lneg);
     free(w->b_in);
     free(w->b_start);
     free(w->b_target);
@@ -508,6 +566,26 @@ static void check_ids(const w2v_model *m, const int *ids, int n, const char *wha
                        "vocabulary [0, %d)", what, ids[k], k, m->nwords);
 }
 
+/* The step's CBOW context rows as slots of the worker's store (copies of the shared rows). */
+static void context_slots(w2v_worker *w, const w2v_batch *b, const ad_real *V, int d) {
+    const int n = b->n;
+    ad_real *lv = ad_data(w->v.local);
+    w->v.used = 0;
+    if (per_occurrence_slots(&w->m->cfg)) {
+        for (int p = 0; p < n; p++)
+            for (int k = b->in_start[p]; k < b->in_start[p + 1]; k++) {
+                const int s = w->v.used++;
+                w->v.global[s] = b->input[k];
+                w->v.scale[s] = (ad_real)(b->in_start[p + 1] - b->in_start[p]);
+                memcpy(lv + (size_t)s * d, V + (size_t)b->input[k] * d, (size_t)d * sizeof *lv);
+                w->lin[k] = s;
+            }
+    } else {
+        for (int k = 0; k < b->in_start[n]; k++)
+            w->lin[k] = slot_of(&w->v, w->step, b->input[k], V, d, lv);
+    }
+}
+
 double w2v_worker_step(w2v_worker *w, w2v_model *m, const w2v_batch *b, double alpha) {
     const w2v_config *cfg = &m->cfg;
     if (w->m != m) ad_fail_at(__FILE__, __LINE__, "w2v_worker_step", "worker of another model");
@@ -519,53 +597,44 @@ double w2v_worker_step(w2v_worker *w, w2v_model *m, const w2v_batch *b, double a
     check_ids(m, b->target, n, "target");
     if (!softmax) check_ids(m, b->neg, n * K, "negative");
 
-    reserve_rows(w, nin, softmax ? m->nwords : n * (K + 1));
-    grow_ints(&w->lin, &w->cap_in, nin);
-    grow_ints(&w->ltarget, &w->cap_target, n);
-    grow_ints(&w->lneg, &w->cap_neg, n * K);
     if (++w->step == 0) { /* marks wrapped around: forget them all */
-        memset(w->v.mark, 0, (size_t)m->nwords * sizeof *w->v.mark);
-        memset(w->u.mark, 0, (size_t)m->nwords * sizeof *w->u.mark);
+        const size_t bytes = (size_t)m->nwords * sizeof(unsigned);
+        if (w->v.mark) memset(w->v.mark, 0, bytes);
+        if (w->gv.mark) memset(w->gv.mark, 0, bytes);
+        memset(w->gu.mark, 0, bytes);
         w->step = 1;
     }
-    const ad_real *V = ad_data(m->V), *U = ad_data(m->U);
-    ad_real *lv = ad_data(w->v.local), *lu = ad_data(w->u.local);
-    w->v.used = w->u.used = 0;
-    if (per_occurrence_slots(cfg)) {
-        for (int p = 0; p < n; p++)
-            for (int k = b->in_start[p]; k < b->in_start[p + 1]; k++) {
-                const int s = w->v.used++;
-                w->v.global[s] = b->input[k];
-                w->v.scale[s] = (ad_real)(b->in_start[p + 1] - b->in_start[p]);
-                memcpy(lv + (size_t)s * d, V + (size_t)b->input[k] * d, (size_t)d * sizeof *lv);
-                w->lin[k] = s;
-            }
-    } else {
-        for (int k = 0; k < nin; k++) w->lin[k] = slot_of(&w->v, w->step, b->input[k], V, d, lv);
-    }
+    ad_real *V = ad_data(m->V), *U = ad_data(m->U);
+    /* U, and skip-gram's V, are read in place; only their gradients are the worker's */
     if (softmax) {
-        /* every output row takes part: the whole of U, slot = word */
-        memcpy(lu, U, (size_t)m->nwords * (size_t)d * sizeof *lu);
-        for (int g = 0; g < m->nwords; g++) w->u.global[g] = g;
-        w->u.used = m->nwords;
-        memcpy(w->ltarget, b->target, (size_t)n * sizeof *w->ltarget);
+        w->gu.all = true; /* every output row takes part */
     } else {
         for (int p = 0; p < n; p++) {
-            w->ltarget[p] = slot_of(&w->u, w->step, b->target[p], U, d, lu);
-            for (int k = 0; k < K; k++)
-                w->lneg[p * K + k] = slot_of(&w->u, w->step, b->neg[p * K + k], U, d, lu);
+            touch(&w->gu, w->step, b->target[p]);
+            for (int k = 0; k < K; k++) touch(&w->gu, w->step, b->neg[p * K + k]);
         }
     }
-    const w2v_batch local = {n, w->lin, cbow ? b->in_start : NULL, w->ltarget,
-                             softmax ? NULL : w->lneg};
+    ad_tensor *Vt;
+    w2v_batch local = *b;
+    if (cbow) {
+        reserve_rows(w, nin);
+        grow_ints(&w->lin, &w->cap_in, nin);
+        context_slots(w, b, V, d);
+        local.input = w->lin;
+        ad_params_zero_grad(w->ps);
+        Vt = w->v.local;
+    } else {
+        for (int p = 0; p < n; p++) touch(&w->gv, w->step, b->input[p]);
+        Vt = ad_leaf(w->tp, m->nwords, d, V, w->gv.grad);
+    }
+    ad_tensor *Ut = ad_leaf(w->tp, m->nwords, d, U, w->gu.grad);
 
-    ad_params_zero_grad(w->ps);
-    /* the local tables hold `used` live rows; the gathers index only those */
-    ad_tensor *J = w2v_loss(w->tp, cfg, w->v.local, w->u.local, &local);
+    ad_tensor *J = w2v_loss(w->tp, cfg, Vt, Ut, &local);
     ad_backward(w->tp, J);
     const double loss = (double)ad_item(J);
-    apply_rows(&w->v, ad_data(m->V), d, (ad_real)alpha);
-    apply_rows(&w->u, ad_data(m->U), d, (ad_real)alpha);
+    if (cbow) apply_rows(&w->v, V, d, (ad_real)alpha);
+    else apply_shared(&w->gv, V, m->nwords, d, (ad_real)alpha);
+    apply_shared(&w->gu, U, m->nwords, d, (ad_real)alpha);
     ad_tape_reset(w->tp);
     return loss;
 }

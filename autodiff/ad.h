@@ -230,6 +230,12 @@ ad_tensor *(ad_mse)(ad_tape *tp, ad_tensor *y, ad_tensor *t);
  * rows used, and the store records which rows those were (ad_param_touched_rows). */
 ad_tensor *(ad_gather_rows)(ad_tape *tp, ad_tensor *E, const int *idx, int n);
 
+/* Bags of rows, as PyTorch's EmbeddingBag (sum mode): y_p = Σ E[idx_k] over k in [start[p],
+ * start[p+1]) (n x E's width; zeros for an empty bag). start holds n + 1 offsets from 0, never
+ * falling; idx holds start[n] rows. dE[idx_k] += dy_p, at those rows only (recorded as
+ * ad_gather_rows records them). A bag's mean is this times a column of 1/count (ad_mul). */
+ad_tensor *(ad_bag_rows)(ad_tape *tp, ad_tensor *E, const int *idx, const int *start, int n);
+
 /* [x_0 x_1 ... x_{n-1}] side by side: all of equal rows, columns summed. */
 ad_tensor *(ad_concat)(ad_tape *tp, int n, ad_tensor *const *xs);
 ad_tensor *(ad_concat2)(ad_tape *tp, ad_tensor *a, ad_tensor *b);
@@ -397,6 +403,7 @@ ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line);
 #define ad_hinge(...) AD_AT_(ad_hinge, __VA_ARGS__)
 #define ad_mse(...) AD_AT_(ad_mse, __VA_ARGS__)
 #define ad_gather_rows(...) AD_AT_(ad_gather_rows, __VA_ARGS__)
+#define ad_bag_rows(...) AD_AT_(ad_bag_rows, __VA_ARGS__)
 #define ad_concat(...) AD_AT_(ad_concat, __VA_ARGS__)
 #define ad_concat2(...) AD_AT_(ad_concat2, __VA_ARGS__)
 #define ad_concat_rows(...) AD_AT_(ad_concat_rows, __VA_ARGS__)

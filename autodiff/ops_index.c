@@ -1,7 +1,7 @@
 /*
- * ops_index.c — indexing and reshaping: the embedding gather, concatenation side by side, and
- * slices of columns or rows. None computes anything: each backward adds dy back into the places
- * its forward copied from.
+ * ops_index.c — indexing and reshaping: the embedding gather and its bags, concatenation side by
+ * side, and slices of columns or rows. None computes anything but sums: each backward adds dy
+ * back into the places its forward read from.
  */
 #include "ad_internal.h"
 
@@ -48,6 +48,69 @@ ad_tensor *(ad_gather_rows)(ad_tape *tp, ad_tensor *E, const int *idx, int n) {
         for (ptrdiff_t k = 0; k < n; k++)
             memcpy(y->val + k * d, E->val + (ptrdiff_t)copy[k] * d, (size_t)d * sizeof(ad_real));
         );
+    return ad_done(tp, y);
+}
+
+/* ------------------------------------------------------------------- bags ---- */
+
+/*
+ * y_p = Σ_{k ∈ [start_p, start_{p+1})} E[idx_k] (n x d, a row of zeros for an empty bag), as
+ * PyTorch's EmbeddingBag in sum mode; dE[idx_k] += dy_p. A mean is this times a column of
+ * 1/count (ad_mul). Sparse rows as with ad_gather_rows, and serial for the same reason.
+ */
+typedef struct {
+    int *idx, *start;
+} bag_aux;
+
+static void bag_backward(ad_tensor *y) {
+    ad_tensor *E = y->in[0];
+    if (!E->grad) return;
+    const bag_aux *aux = y->aux;
+    const size_t d = (size_t)E->cols;
+    const bool is_param = E->kind == AD_KIND_PARAM;
+    for (int p = 0; p < y->rows; p++) {
+        const ad_real *dy = y->grad + (size_t)p * d;
+        for (int k = aux->start[p]; k < aux->start[p + 1]; k++) {
+            ad_real *dE = E->grad + (size_t)aux->idx[k] * d;
+            for (size_t j = 0; j < d; j++) dE[j] += dy[j];
+            if (is_param) ad_param_touch_row(E, aux->idx[k]);
+        }
+    }
+}
+static const ad_op bag_op = {"ad_bag_rows", bag_backward, AD_OP_SPARSE_ROWS};
+
+ad_tensor *(ad_bag_rows)(ad_tape *tp, ad_tensor *E, const int *idx, const int *start, int n) {
+    static const char op[] = "ad_bag_rows";
+    if (!E) ad_fail(tp, op, "the table is NULL");
+    if (n <= 0) ad_fail(tp, op, "%d bags from %s (%dx%d); need at least 1", n, ad_name(E),
+                        E->rows, E->cols);
+    if (!start || !idx) ad_fail(tp, op, "the %s array is NULL", start ? "index" : "start");
+    if (start[0] != 0) ad_fail(tp, op, "start[0] is %d, not 0", start[0]);
+    for (int p = 0; p < n; p++)
+        if (start[p + 1] < start[p])
+            ad_fail(tp, op, "start[%d] = %d is below start[%d] = %d", p + 1, start[p + 1], p,
+                    start[p]);
+    const int m = start[n];
+    for (int k = 0; k < m; k++)
+        if (idx[k] < 0 || idx[k] >= E->rows)
+            ad_fail(tp, op, "index %d at position %d is outside the rows [0, %d) of %s (%dx%d)",
+                    idx[k], k, E->rows, ad_name(E), E->rows, E->cols);
+    ad_tensor *y = ad_node(tp, &bag_op, n, E->cols, 1, E);
+    bag_aux *aux = ad_alloc(tp, sizeof *aux);
+    aux->idx = ad_alloc(tp, (size_t)(m > 0 ? m : 1) * sizeof *aux->idx);
+    aux->start = ad_alloc(tp, (size_t)(n + 1) * sizeof *aux->start);
+    memcpy(aux->idx, idx, (size_t)m * sizeof *idx);
+    memcpy(aux->start, start, (size_t)(n + 1) * sizeof *start);
+    y->aux = aux;
+    const size_t d = (size_t)E->cols;
+    for (int p = 0; p < n; p++) {
+        ad_real *restrict out = y->val + (size_t)p * d;
+        memset(out, 0, d * sizeof *out);
+        for (int k = start[p]; k < start[p + 1]; k++) {
+            const ad_real *restrict row = E->val + (size_t)idx[k] * d;
+            for (size_t j = 0; j < d; j++) out[j] += row[j];
+        }
+    }
     return ad_done(tp, y);
 }
 

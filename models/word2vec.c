@@ -4,8 +4,7 @@
  *
  * A worker's step: put the shared V and U on its tape as leaves with gradients of its own, record
  * J = w2v_loss, backward, and move each touched shared row by -alpha times its gradient. The tape
- * costs a few nodes per minibatch, whatever its size, and no row is copied (CBOW's context rows
- * excepted, see per_occurrence_slots).
+ * costs a few nodes per minibatch, whatever its size, and no row of the tables is copied.
  */
 #include "word2vec.h"
 
@@ -313,25 +312,30 @@ static void check_batch(const w2v_config *cfg, ad_tensor *V, ad_tensor *U, const
         ad_fail_at(__FILE__, __LINE__, op, "negative sampling needs the negatives");
 }
 
-ad_tensor *w2v_loss(ad_tape *tp, const w2v_config *cfg, ad_tensor *V, ad_tensor *U,
-                    const w2v_batch *b) {
+/* J on tp; whole_context: CBOW's context rows get word2vec.c's step instead of the gradient (see
+ * below). */
+static ad_tensor *loss_on_tape(ad_tape *tp, const w2v_config *cfg, ad_tensor *V, ad_tensor *U,
+                               const w2v_batch *b, bool whole_context) {
     check_batch(cfg, V, U, b);
     const int n = b->n;
     const bool cbow = cfg->arch == W2V_CBOW;
 
-    /* h: one input row per example. CBOW: h = A C, the mean of each example's context rows C as
-     * a product with the averaging matrix A (n x m, 1/count in the example's columns). */
+    /* h: one input row per example. CBOW: the mean of each example's context rows, their bag's
+     * sum times 1/count. */
     ad_tensor *h = NULL;
     if (cbow) {
-        const int m = b->in_start[n];
-        ad_tensor *C = ad_gather_rows(tp, V, b->input, m); /* m x dim */
-        ad_tensor *A = ad_input(tp, n, m, NULL);           /* zeros */
-        ad_real *a = ad_data(A);
-        for (int p = 0; p < n; p++) {
-            const ad_real inv = (ad_real)1 / (ad_real)(b->in_start[p + 1] - b->in_start[p]);
-            for (int k = b->in_start[p]; k < b->in_start[p + 1]; k++) a[(size_t)p * m + k] = inv;
+        ad_tensor *sum = ad_bag_rows(tp, V, b->input, b->in_start, n); /* n x dim */
+        ad_tensor *inv = ad_input(tp, n, 1, NULL);
+        for (int p = 0; p < n; p++)
+            ad_data(inv)[p] = (ad_real)1 / (ad_real)(b->in_start[p + 1] - b->in_start[p]);
+        if (!whole_context) {
+            h = ad_mul(tp, sum, inv);
+        } else {
+            /* word2vec.c and gensim move every context row by the whole ∂F/∂h, n times its
+             * gradient: h = sum + detach(sum/n - sum) has the mean as its value and sends ∂F/∂h
+             * to each context row unscaled. */
+            h = ad_add(tp, sum, ad_detach(tp, ad_sub(tp, ad_mul(tp, sum, inv), sum)));
         }
-        h = ad_matmul(tp, A, C); /* n x dim */
     }
 
     if (cfg->output == W2V_SOFTMAX) {
@@ -356,17 +360,12 @@ ad_tensor *w2v_loss(ad_tape *tp, const w2v_config *cfg, ad_tensor *V, ad_tensor 
     return ad_sampled_logistic(tp, cbow ? h : V, in_row, U, out_row, sign, R);
 }
 
-/* --------------------------------------------------------------- worker ---- */
+ad_tensor *w2v_loss(ad_tape *tp, const w2v_config *cfg, ad_tensor *V, ad_tensor *U,
+                    const w2v_batch *b) {
+    return loss_on_tape(tp, cfg, V, U, b, false);
+}
 
-/* CBOW's context rows: copies of the shared rows in slots of the worker's own store. */
-typedef struct {
-    ad_tensor *local;  /* cap x dim, a parameter of the worker's store */
-    int cap, used;
-    int *slot;         /* nwords: the slot of a shared row, valid when mark == step */
-    unsigned *mark;
-    int *global;       /* cap: the shared row of each slot */
-    ad_real *scale;    /* cap: the slot's gradient is applied times this (NULL: 1) */
-} row_map;
+/* --------------------------------------------------------------- worker ---- */
 
 /* A shared table read in place (ad_leaf), this worker's gradient of it, and the rows the step
  * touches: the gradient is zero but at those rows, which the step's update clears again. */
@@ -380,13 +379,9 @@ typedef struct {
 struct w2v_worker {
     const w2v_model *m;
     ad_tape *tp;
-    ad_params *ps;     /* CBOW: the context rows' slots */
-    row_map v;
-    shared_grad gv, gu; /* skip-gram's V, and U */
+    shared_grad gv, gu;
     unsigned step;
     uint64_t rng;
-    int *lin; /* CBOW: the batch's context words as slots */
-    int cap_in;
     /* the batch being built from sentences (training) */
     int *b_in, *b_start, *b_target, *b_neg;
     int b_cap_in, b_cap_ex;
@@ -463,33 +458,6 @@ static void apply_shared(shared_grad *s, ad_real *shared, int words, int d, ad_r
     s->all = false;
 }
 
-/* CBOW as word2vec.c and gensim train it: every context word receives the whole ∂F/∂h, n times
- * the gradient of the mean h = (1/n) Σ v. The tape computes the true gradient (each occurrence
- * gets ∂F/∂h / n); giving each context occurrence its own slot and applying its gradient times n
- * restores their rule without touching the loss. */
-static bool per_occurrence_slots(const w2v_config *cfg) {
-    return cfg->arch == W2V_CBOW && !cfg->cbow_mean_gradient;
-}
-
-/* (Re)build CBOW's store with room for nv context rows. Only the first steps, or a batch larger
- * than any before, come here: the steady state allocates nothing. Distinct rows are never more
- * than the vocabulary, but with word2vec.c's rule each occurrence has a slot. */
-static void reserve_rows(w2v_worker *w, int nv) {
-    const int words = w->m->nwords;
-    const bool per_occurrence = per_occurrence_slots(&w->m->cfg);
-    if (nv > words && !per_occurrence) nv = words;
-    if (w->ps && nv <= w->v.cap) return;
-    int cv = w->v.cap > 0 ? w->v.cap : 64;
-    while (cv < nv) cv *= 2;
-    if (cv > words && !per_occurrence) cv = words;
-    ad_params_free(w->ps);
-    w->ps = ad_params_new();
-    w->v.local = ad_param(w->ps, "V rows", cv, w->m->cfg.dim);
-    w->v.global = xrealloc(w->v.global, (size_t)cv * sizeof *w->v.global);
-    if (per_occurrence) w->v.scale = xrealloc(w->v.scale, (size_t)cv * sizeof *w->v.scale);
-    w->v.cap = cv;
-}
-
 w2v_worker *w2v_worker_new(const w2v_model *m, uint64_t seed) {
     if (!m || !m->ps) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "no model");
     /* on cache lines of its own: its random state is written for every draw, and a line shared
@@ -501,30 +469,16 @@ w2v_worker *w2v_worker_new(const w2v_model *m, uint64_t seed) {
     w->m = m;
     w->tp = ad_tape_new();
     w->rng = mix_seed(seed, 0, 0);
-    const size_t n = (size_t)m->nwords;
+    shared_grad_init(&w->gv, m->nwords, m->cfg.dim);
     shared_grad_init(&w->gu, m->nwords, m->cfg.dim);
-    if (m->cfg.arch == W2V_CBOW) {
-        w->v.slot = xrealloc(NULL, n * sizeof *w->v.slot);
-        w->v.mark = calloc(n, sizeof *w->v.mark);
-        if (!w->v.mark) ad_fail_at(__FILE__, __LINE__, "w2v_worker_new", "out of memory");
-        reserve_rows(w, m->cfg.batch * 2 * m->cfg.window); /* a batch's most context words */
-    } else {
-        shared_grad_init(&w->gv, m->nwords, m->cfg.dim);
-    }
     return w;
 }
 
 void w2v_worker_free(w2v_worker *w) {
     if (!w) return;
     ad_tape_free(w->tp);
-    ad_params_free(w->ps);
-    free(w->v.slot);
-    free(w->v.mark);
-    free(w->v.global);
-    free(w->v.scale);
     shared_grad_free(&w->gv);
     shared_grad_free(&w->gu);
-    free(w->lin);
     free(w->b_in);
     free(w->b_start);
     free(w->b_target);
@@ -533,57 +487,11 @@ void w2v_worker_free(w2v_worker *w) {
     free(w);
 }
 
-/* The slot of shared row g, copying the row in on its first use in this step. */
-static inline int slot_of(row_map *rm, unsigned step, int g, const ad_real *shared, int d,
-                          ad_real *local) {
-    if (rm->mark[g] == step) return rm->slot[g];
-    const int s = rm->used++;
-    rm->mark[g] = step;
-    rm->slot[g] = s;
-    rm->global[s] = g;
-    memcpy(local + (size_t)s * d, shared + (size_t)g * d, (size_t)d * sizeof *local);
-    return s;
-}
-
-/* shared row global[r] -= alpha · gradient of slot r, for every slot the backward touched. */
-static void apply_rows(const row_map *rm, ad_real *shared, int d, ad_real alpha) {
-    const int *rows;
-    int n = ad_param_touched_rows(rm->local, &rows);
-    const ad_real *g = ad_grad(rm->local);
-    for (int k = 0; k < (n < 0 ? rm->used : n); k++) {
-        const int r = n < 0 ? k : rows[k];
-        ad_real *restrict dst = shared + (size_t)rm->global[r] * d;
-        const ad_real *restrict src = g + (size_t)r * d;
-        const ad_real a = rm->scale ? alpha * rm->scale[r] : alpha;
-        for (int j = 0; j < d; j++) dst[j] -= a * src[j];
-    }
-}
-
 static void check_ids(const w2v_model *m, const int *ids, int n, const char *what) {
     for (int k = 0; k < n; k++)
         if (ids[k] < 0 || ids[k] >= m->nwords)
             ad_fail_at(__FILE__, __LINE__, "w2v_worker_step", "%s id %d at %d is outside the "
                        "vocabulary [0, %d)", what, ids[k], k, m->nwords);
-}
-
-/* The step's CBOW context rows as slots of the worker's store (copies of the shared rows). */
-static void context_slots(w2v_worker *w, const w2v_batch *b, const ad_real *V, int d) {
-    const int n = b->n;
-    ad_real *lv = ad_data(w->v.local);
-    w->v.used = 0;
-    if (per_occurrence_slots(&w->m->cfg)) {
-        for (int p = 0; p < n; p++)
-            for (int k = b->in_start[p]; k < b->in_start[p + 1]; k++) {
-                const int s = w->v.used++;
-                w->v.global[s] = b->input[k];
-                w->v.scale[s] = (ad_real)(b->in_start[p + 1] - b->in_start[p]);
-                memcpy(lv + (size_t)s * d, V + (size_t)b->input[k] * d, (size_t)d * sizeof *lv);
-                w->lin[k] = s;
-            }
-    } else {
-        for (int k = 0; k < b->in_start[n]; k++)
-            w->lin[k] = slot_of(&w->v, w->step, b->input[k], V, d, lv);
-    }
 }
 
 double w2v_worker_step(w2v_worker *w, w2v_model *m, const w2v_batch *b, double alpha) {
@@ -598,42 +506,28 @@ double w2v_worker_step(w2v_worker *w, w2v_model *m, const w2v_batch *b, double a
     if (!softmax) check_ids(m, b->neg, n * K, "negative");
 
     if (++w->step == 0) { /* marks wrapped around: forget them all */
-        const size_t bytes = (size_t)m->nwords * sizeof(unsigned);
-        if (w->v.mark) memset(w->v.mark, 0, bytes);
-        if (w->gv.mark) memset(w->gv.mark, 0, bytes);
-        memset(w->gu.mark, 0, bytes);
+        memset(w->gv.mark, 0, (size_t)m->nwords * sizeof *w->gv.mark);
+        memset(w->gu.mark, 0, (size_t)m->nwords * sizeof *w->gu.mark);
         w->step = 1;
     }
-    ad_real *V = ad_data(m->V), *U = ad_data(m->U);
-    /* U, and skip-gram's V, are read in place; only their gradients are the worker's */
+    /* the rows the step moves: its inputs, and its targets and negatives (the full softmax: all) */
+    for (int k = 0; k < nin; k++) touch(&w->gv, w->step, b->input[k]);
     if (softmax) {
-        w->gu.all = true; /* every output row takes part */
+        w->gu.all = true;
     } else {
         for (int p = 0; p < n; p++) {
             touch(&w->gu, w->step, b->target[p]);
             for (int k = 0; k < K; k++) touch(&w->gu, w->step, b->neg[p * K + k]);
         }
     }
-    ad_tensor *Vt;
-    w2v_batch local = *b;
-    if (cbow) {
-        reserve_rows(w, nin);
-        grow_ints(&w->lin, &w->cap_in, nin);
-        context_slots(w, b, V, d);
-        local.input = w->lin;
-        ad_params_zero_grad(w->ps);
-        Vt = w->v.local;
-    } else {
-        for (int p = 0; p < n; p++) touch(&w->gv, w->step, b->input[p]);
-        Vt = ad_leaf(w->tp, m->nwords, d, V, w->gv.grad);
-    }
+    /* V and U read in place; only their gradients are the worker's */
+    ad_real *V = ad_data(m->V), *U = ad_data(m->U);
+    ad_tensor *Vt = ad_leaf(w->tp, m->nwords, d, V, w->gv.grad);
     ad_tensor *Ut = ad_leaf(w->tp, m->nwords, d, U, w->gu.grad);
-
-    ad_tensor *J = w2v_loss(w->tp, cfg, Vt, Ut, &local);
+    ad_tensor *J = loss_on_tape(w->tp, cfg, Vt, Ut, b, cbow && !cfg->cbow_mean_gradient);
     ad_backward(w->tp, J);
     const double loss = (double)ad_item(J);
-    if (cbow) apply_rows(&w->v, V, d, (ad_real)alpha);
-    else apply_shared(&w->gv, V, m->nwords, d, (ad_real)alpha);
+    apply_shared(&w->gv, V, m->nwords, d, (ad_real)alpha);
     apply_shared(&w->gu, U, m->nwords, d, (ad_real)alpha);
     ad_tape_reset(w->tp);
     return loss;

@@ -19,14 +19,13 @@
  * Threads: `threads` workers run at once (Hogwild, Recht et al. 2011, as word2vec.c and gensim):
  * each owns a tape, its own gradient of the shared tables and a contiguous slice of the corpus's
  * lines. For a minibatch it puts the shared V and U on its tape as leaves (ad_leaf: read in place,
- * the gradient its own), records J (w2v_loss), runs backward, and subtracts alpha times its
- * gradient of each touched row from the shared row, without locks. (CBOW's context rows are
- * copied into the worker's own small store instead, so that each occurrence can get its own
- * step, as word2vec.c's rule wants.) Two workers can update the same row at once; one of the two
- * updates may then be partly lost. The gradients are sparse and the rates small, so such
- * collisions are rare and small (word2vec.c and gensim rely on the same), and it is why the
- * workers never wait. A worker's gradients take 2 x words x dim reals of address space, of which
- * only the pages of rows it touched are ever mapped.
+ * the gradient its own), records J (w2v_loss; for CBOW with word2vec.c's rule built in),
+ * runs backward, and subtracts alpha times its gradient of each touched row from the shared row,
+ * without locks. Two workers can update the same row at once; one of the two updates may then be
+ * partly lost. The gradients are sparse and the rates small, so such collisions are rare and
+ * small (word2vec.c and gensim rely on the same), and it is why the workers never wait. A
+ * worker's gradients take 2 x words x dim reals of address space, of which only the pages of
+ * rows it touched are ever mapped.
  * Results with threads > 1 are therefore not bit-reproducible; with one thread they are.
  */
 #ifndef SEQGRAD_WORD2VEC_H
@@ -128,7 +127,8 @@ typedef struct w2v_batch {
  * parameters, leaves over them, or a worker's copies), for cfg's arch, output and K. Negative
  * sampling is one ad_sampled_logistic over the n (K + 1) scored pairs; the full softmax gathers
  * the inputs and uses ad_matmul_nt and ad_softmax_xent (U must then hold every word). CBOW's mean
- * is a product of the gathered context rows with the averaging matrix. Returns the 1 x 1 J. */
+ * is the sum of the context rows (ad_bag_rows) times 1/count. Returns the 1 x 1 J, whose gradient
+ * is the true one (the workers apply word2vec.c's CBOW rule, above). */
 ad_tensor *w2v_loss(ad_tape *tp, const w2v_config *cfg, ad_tensor *V, ad_tensor *U,
                     const w2v_batch *b);
 

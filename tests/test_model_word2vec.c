@@ -235,9 +235,18 @@ static void check_worker_step(w2v_arch arch, w2v_output out, bool mean_gradient)
     for (int k = 0; k < NV * DIM; k++)
         if (gV[k] == 0) CHECK(ad_data(m.V)[k] == V0[k]); /* untouched rows exactly as they were */
 
-    /* the next steps reuse the worker's memory */
-    w2v_worker_step(w, &m, b, alpha);
-    (void)w2v_worker_step(w, &m, b, alpha);
+    /* The next step reuses the worker's memory, and starts from a clean gradient: from where the
+     * first step left V and U, it again moves them by -alpha times the gradient there. */
+    memcpy(V0, ad_data(m.V), sizeof V0);
+    memcpy(U0, ad_data(m.U), sizeof U0);
+    whole = arch == W2V_CBOW && !mean_gradient;
+    const double J1 = closed_form(&cfg, V0, U0, b, gV, gU);
+    whole = false;
+    CHECK_NEAR(w2v_worker_step(w, &m, b, alpha), J1, 1e-12, 0);
+    for (int k = 0; k < NV * DIM; k++) want[k] = V0[k] - alpha * gV[k];
+    CHECK_ARRAY("V after a second step", ad_data(m.V), want, NV * DIM, 1e-12, 1e-15);
+    for (int k = 0; k < NV * DIM; k++) want[k] = U0[k] - alpha * gU[k];
+    CHECK_ARRAY("U after a second step", ad_data(m.U), want, NV * DIM, 1e-12, 1e-15);
     w2v_worker_free(w);
     w2v_free(&m);
     text_vocab_free(voc);

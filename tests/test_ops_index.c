@@ -327,3 +327,73 @@ TEST(concat_rows_values_gradient_and_errors) {
     CHECK_GRADCHECK(ps, concat_rows_loss, x, &th_tight);
     ad_params_free(ps);
 }
+
+/* ------------------------------------------------------------------- bags ---- */
+
+typedef struct {
+    ad_tensor *E;
+    const int *idx, *start;
+    int n;
+    bool composed; /* gather, then a product with the 0/1 bag matrix */
+} bag_case;
+
+static ad_tensor *bag_loss(ad_tape *tp, void *ctx) {
+    bag_case *c = ctx;
+    if (!c->composed) return th_project(tp, ad_bag_rows(tp, c->E, c->idx, c->start, c->n), 41);
+    const int m = c->start[c->n];
+    ad_tensor *S = ad_input(tp, c->n, m, NULL);
+    for (int p = 0; p < c->n; p++)
+        for (int k = c->start[p]; k < c->start[p + 1]; k++) ad_data(S)[p * m + k] = 1;
+    return th_project(tp, ad_matmul(tp, S, ad_gather_rows(tp, c->E, c->idx, m)), 41);
+}
+
+/* Sums of rows, repeats and an empty bag included, equal the product with the bag matrix in
+ * value and gradient, and pass the gradient check. */
+TEST(bag_rows_equals_gather_then_product) {
+    enum { D = 5 };
+    ad_params *ps = ad_params_new();
+    const int idx[7] = {3, 1, 3, 0, 2, 2, 5}, start[5] = {0, 3, 3, 4, 7};
+    bag_case c = {th_param(ps, "E", 6, D, -1, 1, 42), idx, start, 4, false};
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *y = ad_bag_rows(tp, c.E, idx, start, 4);
+    REQUIRE(ad_rows(y) == 4 && ad_cols(y) == D);
+    for (int j = 0; j < D; j++) {
+        CHECK_NEAR(ad_get(y, 0, j), 2 * ad_get(c.E, 3, j) + ad_get(c.E, 1, j), 1e-15, 0);
+        CHECK(ad_get(y, 1, j) == 0); /* the empty bag */
+        CHECK_NEAR(ad_get(y, 3, j), 2 * ad_get(c.E, 2, j) + ad_get(c.E, 5, j), 1e-15, 0);
+    }
+    double J[2], g[2][6 * D];
+    for (int v = 0; v < 2; v++) {
+        c.composed = v == 1;
+        ad_params_zero_grad(ps);
+        ad_tensor *loss = bag_loss(tp, &c);
+        ad_backward(tp, loss);
+        J[v] = ad_item(loss);
+        for (int k = 0; k < 6 * D; k++) g[v][k] = ad_grad(c.E)[k];
+        ad_tape_reset(tp);
+    }
+    CHECK_NEAR(J[0], J[1], 1e-14, 1e-14);
+    CHECK_ARRAY("dE", g[0], g[1], 6 * D, 1e-14, 1e-15);
+    c.composed = false;
+    CHECK_GRADCHECK(ps, bag_loss, &c, &th_tight);
+    const int *rows; /* rows 0, 1, 2, 3, 5 used; 4 not */
+    CHECK(ad_param_touched_rows(c.E, &rows) == 5);
+    for (int j = 0; j < D; j++) CHECK(ad_grad(c.E)[4 * D + j] == 0);
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
+TEST(bag_rows_contract_errors) {
+    ad_params *ps = ad_params_new();
+    ad_tensor *E = th_param(ps, "E", 4, 2, -1, 1, 43);
+    const int idx[3] = {0, 4, 1}, falling[3] = {0, 2, 1}, late[3] = {1, 2, 3}, ok[3] = {0, 1, 1};
+    ad_tape *tp = ad_tape_new();
+    EXPECT_ERROR(ad_bag_rows(tp, E, idx, late, 2), "ad_bag_rows", "start[0] is 1");
+    EXPECT_ERROR(ad_bag_rows(tp, E, idx, falling, 2), "start[2] = 1", "start[1] = 2");
+    EXPECT_ERROR(ad_bag_rows(tp, E, idx, (const int[]){0, 3}, 1), "index 4 at position 1",
+                 "[0, 4)", "E (4x2)");
+    EXPECT_ERROR(ad_bag_rows(tp, E, idx, ok, 0), "0 bags");
+    EXPECT_ERROR(ad_bag_rows(tp, E, NULL, ok, 2), "index array is NULL");
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}

@@ -56,19 +56,26 @@ static void check_against_composition(pairs_case *c, ad_params *ps) {
     free(wB);
 }
 
-/* Skip-gram's shape: a centre row against its target (+1) and negatives (-1); rows repeat on both
- * sides, the width 37 runs both the 16-wide part of the dot product and its tail. */
-TEST(sampled_logistic_equals_its_composition) {
-    enum { D = 37, N = 12 };
+/* The fused op against the composition, and the gradient check, on tables A (ra rows) and B
+ * (rb rows) of width d filled from seed. */
+static void check_pairs(int ra, int rb, int d, const int *ia, const int *ib, const ad_real *sign,
+                        int n, bool through_node, uint64_t seed) {
     ad_params *ps = ad_params_new();
-    const int ia[N] = {3, 3, 3, 3, 0, 0, 0, 0, 3, 3, 3, 3};
-    const int ib[N] = {1, 4, 2, 4, 5, 1, 1, 0, 2, 5, 4, 3};
-    const ad_real sign[N] = {1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1};
-    pairs_case c = {th_param(ps, "A", 5, D, -0.6, 0.6, 1), th_param(ps, "B", 6, D, -0.6, 0.6, 2),
-                    ia, ib, sign, N, false, false};
+    pairs_case c = {th_param(ps, "A", ra, d, -0.6, 0.6, seed),
+                    th_param(ps, "B", rb, d, -0.6, 0.6, seed + 1), ia, ib, sign, n, through_node,
+                    false};
     check_against_composition(&c, ps);
     CHECK_GRADCHECK(ps, pairs_loss, &c, &th_tight);
     ad_params_free(ps);
+}
+
+/* Skip-gram's shape: a centre row against its target (+1) and negatives (-1); rows repeat on both
+ * sides, the width 37 runs both the 16-wide part of the dot product and its tail. */
+TEST(sampled_logistic_equals_its_composition) {
+    const int ia[12] = {3, 3, 3, 3, 0, 0, 0, 0, 3, 3, 3, 3};
+    const int ib[12] = {1, 4, 2, 4, 5, 1, 1, 0, 2, 5, 4, 3};
+    const ad_real sign[12] = {1, -1, -1, -1, 1, -1, -1, -1, 1, -1, -1, -1};
+    check_pairs(5, 6, 37, ia, ib, sign, 12, false, 1);
 }
 
 /* J = -Σ log σ(s_r z_r) by hand, with a sign other than ±1, NULL signs (all +1), and the rows of
@@ -101,15 +108,9 @@ TEST(sampled_logistic_values_by_hand) {
 
 /* A node as the first table (CBOW's mean h): its gradient flows on into the parameter. */
 TEST(sampled_logistic_through_a_node) {
-    enum { D = 18, N = 6 };
-    ad_params *ps = ad_params_new();
-    const int ia[N] = {0, 0, 0, 1, 1, 1}, ib[N] = {2, 0, 3, 1, 2, 2};
-    const ad_real sign[N] = {1, -1, -1, 1, -1, -1};
-    pairs_case c = {th_param(ps, "A", 2, D, -0.5, 0.5, 5), th_param(ps, "B", 4, D, -0.5, 0.5, 6),
-                    ia, ib, sign, N, true, false};
-    check_against_composition(&c, ps);
-    CHECK_GRADCHECK(ps, pairs_loss, &c, &th_tight);
-    ad_params_free(ps);
+    const int ia[6] = {0, 0, 0, 1, 1, 1}, ib[6] = {2, 0, 3, 1, 2, 2};
+    const ad_real sign[6] = {1, -1, -1, 1, -1, -1};
+    check_pairs(2, 4, 18, ia, ib, sign, 6, true, 5);
 }
 
 /* Scores far out on either side: the loss stays exact where σ underflows (x < -20 takes

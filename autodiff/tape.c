@@ -434,9 +434,24 @@ void ad_set_num_threads(int n) {
     openblas_set_num_threads(k);
 }
 
+/*
+ * Products of fewer multiply-adds than this run on one thread whatever the thread count.
+ * OpenBLAS splits every product above 2^18 of them across its threads, and for the product of a
+ * recurrent step (a batch of 20 to 64 rows against a few hundred columns: 2-4 million) waking the
+ * second thread costs more than it saves: with them on one thread, bench/ measured the word LMs
+ * 4-10% and the tagger 20-30% faster on 2 threads (and sgemm timed alone agrees for those shapes).
+ */
+#define GEMM_SERIAL_BELOW 8e6
+
 /* Every product of the tape: the one place that calls BLAS. */
 void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, const ad_real *B,
              int ldb, ad_real beta, ad_real *C, int ldc) {
+    int threads = 1;
+#ifdef _OPENMP
+    /* inside a region the OpenMP OpenBLAS runs on the calling thread anyway */
+    if ((double)m * n * k < GEMM_SERIAL_BELOW && !omp_in_parallel()) threads = ad_num_threads();
+#endif
+    if (threads > 1) openblas_set_num_threads(1);
 #ifdef AD_DOUBLE
     cblas_dgemm(
 #else
@@ -444,6 +459,8 @@ void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, c
 #endif
         CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1,
         A, lda, B, ldb, beta, C, ldc);
+    /* the OpenMP OpenBLAS also set OpenMP's count to 1: both back (read before the call) */
+    if (threads > 1) openblas_set_num_threads(threads);
 }
 
 bool ad_parallel_worth(size_t elements) {

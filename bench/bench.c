@@ -568,10 +568,19 @@ static result run_config(model *m, int threads, const options *o, bool verbose) 
         print_list(stderr, "    ", &gemm_recorded);
     }
 
-    /* The same GEMMs alone, at this thread count. */
+    /* The same GEMMs alone, each at the faster of this thread count and one thread: the best
+     * sgemm does with the cores the step has (OpenBLAS splits products that one thread does
+     * faster, and the library runs those on one). */
     double t_gemm = 0;
-    for (int i = 0; i < want.n; i++)
-        t_gemm += (double)want.s[i].count * sgemm_seconds_cached(&want.s[i], threads, o);
+    for (int i = 0; i < want.n; i++) {
+        double t = sgemm_seconds_cached(&want.s[i], threads, o);
+        if (threads > 1) {
+            ad_set_num_threads(1);
+            t = fmin(t, sgemm_seconds_cached(&want.s[i], 1, o));
+            ad_set_num_threads(threads);
+        }
+        t_gemm += (double)want.s[i].count * t;
+    }
     const double flops = list_flops(&want);
     res.gflop = 1e-9 * flops;
     res.gflops = 1e-9 * flops * res.tok_s.median / res.tokens;

@@ -79,6 +79,31 @@ void ad_tape_reset(ad_tape *tp);
  * recording adds the same amounts to the parameters again (as PyTorch with retain_graph). */
 void ad_backward(ad_tape *tp, ad_tensor *loss);
 
+/* Backward from a node y of any shape, seeded with the upstream gradient dy (rows*cols, y's
+ * shape): adds dy-weighted gradients (a vector-Jacobian product) into everything y depends on,
+ * as ad_backward does from a loss (which is this with dy = 1). */
+void ad_backward_from(ad_tape *tp, ad_tensor *y, const ad_real *dy);
+
+/* Tapes within a tape, for parts of one step recorded and run on threads of their own (the two
+ * directions of a bidirectional layer at once). A child of tp is an empty tape in tp's training
+ * and debug modes, with a random stream drawn from tp's; it is made on first use, reset with tp
+ * and handed out again after that reset, and freed with tp, so a steady training loop allocates
+ * nothing. Handing children out is not thread-safe: take them before the threads start; each is
+ * then used by one thread. Tensors of tp enter a child as ad_leaf over their values (with a
+ * gradient buffer to add into tp's afterwards); a child's results come back to tp as ad_custom
+ * nodes, whose backward runs ad_backward_from on the child. */
+ad_tape *ad_tape_child(ad_tape *tp);
+
+/* A node of tp whose rows x cols values the caller computes (write them into ad_data of the
+ * result before any op reads it) and whose gradient the caller propagates, as a PyTorch
+ * autograd.Function: in the reverse pass, backward(ctx, y) reads ad_grad(y) and adds into the
+ * gradients of in[0..nin) (ad_grad of each; NULL for one that needs none) and of any parameter
+ * it used. requires_grad: the reverse pass must call backward even when no input needs a
+ * gradient (parameters used inside). ctx must live until tp's reset. */
+typedef void (*ad_custom_backward)(void *ctx, ad_tensor *y);
+ad_tensor *(ad_custom)(ad_tape *tp, int rows, int cols, int nin, ad_tensor *const *in,
+                       ad_custom_backward backward, void *ctx, bool requires_grad);
+
 /* Training mode (the default) enables dropout; evaluation mode makes it the identity. */
 void ad_tape_set_training(ad_tape *tp, bool training);
 bool ad_tape_training(const ad_tape *tp);
@@ -374,6 +399,7 @@ ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line);
 #define ad_input(...) AD_AT_(ad_input, __VA_ARGS__)
 #define ad_fill(...) AD_AT_(ad_fill, __VA_ARGS__)
 #define ad_leaf(...) AD_AT_(ad_leaf, __VA_ARGS__)
+#define ad_custom(...) AD_AT_(ad_custom, __VA_ARGS__)
 #define ad_detach(...) AD_AT_(ad_detach, __VA_ARGS__)
 #define ad_matmul(...) AD_AT_(ad_matmul, __VA_ARGS__)
 #define ad_matmul_nt(...) AD_AT_(ad_matmul_nt, __VA_ARGS__)

@@ -39,6 +39,9 @@ struct ad_tape {
     int line;
     bool training, check_finite;
     uint64_t rng;
+    /* child tapes (ad_tape_child): made on first use, handed out again after each reset */
+    ad_tape **children;
+    int nchildren, used_children, cap_children;
 };
 
 enum { FIRST_CHUNK = 1 << 20 };
@@ -146,6 +149,8 @@ void ad_tape_free(ad_tape *tp) {
         free(c->data);
         free(c);
     }
+    for (int i = 0; i < tp->nchildren; i++) ad_tape_free(tp->children[i]);
+    free(tp->children);
     free(tp->nodes);
     free(tp);
 }
@@ -155,6 +160,28 @@ void ad_tape_reset(ad_tape *tp) {
     tp->cur = tp->first;
     tp->nnodes = 0;
     tp->gen++;
+    for (int i = 0; i < tp->used_children; i++) ad_tape_reset(tp->children[i]);
+    tp->used_children = 0;
+}
+
+ad_tape *ad_tape_child(ad_tape *tp) {
+    if (!tp) ad_fail_at(__FILE__, __LINE__, "ad_tape_child", "NULL tape");
+    if (tp->used_children == tp->nchildren) {
+        if (tp->nchildren == tp->cap_children) {
+            const int cap = tp->cap_children ? 2 * tp->cap_children : 4;
+            ad_tape **c = realloc(tp->children, (size_t)cap * sizeof *c);
+            if (!c) ad_fail(tp, "ad_tape_child", "out of memory");
+            tp->children = c;
+            tp->cap_children = cap;
+        }
+        tp->children[tp->nchildren++] = ad_tape_new();
+    }
+    ad_tape *c = tp->children[tp->used_children++];
+    c->training = tp->training;
+    c->check_finite = tp->check_finite;
+    /* its own stream, drawn from the parent's: the same recording gives the same masks */
+    c->rng = (uint64_t)(ad_tape_uniform(tp) * 0x1.0p53) ^ 0xD1B54A32D192ED03ull;
+    return c;
 }
 
 ad_tape *ad_tape_at(ad_tape *tp, const char *file, int line) {
@@ -299,6 +326,31 @@ ad_tensor *(ad_leaf)(ad_tape *tp, int rows, int cols, ad_real *values, ad_real *
     return ad_done(tp, y);
 }
 
+/* A node computed by the caller, with the caller's backward (kept in aux). */
+typedef struct {
+    ad_custom_backward fn;
+    void *ctx;
+} custom_aux;
+
+static void custom_backward(ad_tensor *y) {
+    const custom_aux *a = y->aux;
+    a->fn(a->ctx, y);
+}
+static const ad_op CUSTOM = {"ad_custom", custom_backward, 0};
+
+ad_tensor *(ad_custom)(ad_tape *tp, int rows, int cols, int nin, ad_tensor *const *in,
+                       ad_custom_backward backward, void *ctx, bool requires_grad) {
+    if (!backward) ad_fail(tp, "ad_custom", "the backward function is NULL");
+    if (nin < 0 || (nin > 0 && !in)) ad_fail(tp, "ad_custom", "%d inputs but no array", nin);
+    ad_tensor *y = ad_node_v(tp, &CUSTOM, rows, cols, nin, in);
+    custom_aux *a = ad_alloc(tp, sizeof *a);
+    a->fn = backward;
+    a->ctx = ctx;
+    y->aux = a;
+    y->requires_grad |= requires_grad;
+    return y; /* the caller fills the values: ad_done's check would read them unset */
+}
+
 /* y = x, and no gradient flows back: a leaf that shares nothing with x's history. */
 static const ad_op DETACH = {"ad_detach", NULL, 0};
 
@@ -367,17 +419,14 @@ static int node_index(const ad_tape *tp, const ad_tensor *y) {
     return -1;
 }
 
-void ad_backward(ad_tape *tp, ad_tensor *loss) {
-    if (!loss) ad_fail(tp, "ad_backward", "loss is NULL");
-    if (loss->rows != 1 || loss->cols != 1)
-        ad_fail_at(loss->file, loss->line, "ad_backward",
-                   "the loss must be 1x1, but %s is %dx%d", ad_name(loss), loss->rows, loss->cols);
+/* The reverse pass from loss, seeded with dloss (its shape; NULL: 1 for a 1 x 1 loss). */
+static void backward_from(ad_tape *tp, ad_tensor *loss, const ad_real *dloss, const char *op) {
     if (loss->kind != AD_KIND_PARAM && loss->tape == tp && loss->gen != tp->gen)
-        ad_fail_at(loss->file, loss->line, "ad_backward",
+        ad_fail_at(loss->file, loss->line, op,
                    "the loss (%s) was recorded before the last ad_tape_reset", ad_name(loss));
     int last = loss->kind == AD_KIND_PARAM ? -1 : node_index(tp, loss);
     if (last < 0)
-        ad_fail_at(loss->file, loss->line, "ad_backward",
+        ad_fail_at(loss->file, loss->line, op,
                    "the loss (%s) is not a node of this tape's current recording", ad_name(loss));
     if (!loss->requires_grad) return; /* nothing it depends on needs a gradient */
 
@@ -387,7 +436,11 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
         if (tp->nodes[i]->grad && tp->nodes[i]->kind == AD_KIND_NODE)
             zero_reals(tp->nodes[i]->grad, ad_size(tp->nodes[i]));
     ensure_grad(tp, loss);
-    loss->grad[0] = 1;
+    if (dloss) {
+        for (size_t k = 0, n = ad_size(loss); k < n; k++) loss->grad[k] += dloss[k];
+    } else {
+        loss->grad[0] = 1;
+    }
 
     for (int i = last; i >= 0; i--) {
         ad_tensor *y = tp->nodes[i];
@@ -410,6 +463,19 @@ void ad_backward(ad_tape *tp, ad_tensor *loss) {
             for (int j = 0; j < y->nin; j++)
                 if (y->in[j]->grad) check_finite(y->in[j], y->in[j]->grad, "gradient", y);
     }
+}
+
+void ad_backward(ad_tape *tp, ad_tensor *loss) {
+    if (!loss) ad_fail(tp, "ad_backward", "loss is NULL");
+    if (loss->rows != 1 || loss->cols != 1)
+        ad_fail_at(loss->file, loss->line, "ad_backward",
+                   "the loss must be 1x1, but %s is %dx%d", ad_name(loss), loss->rows, loss->cols);
+    backward_from(tp, loss, NULL, "ad_backward");
+}
+
+void ad_backward_from(ad_tape *tp, ad_tensor *y, const ad_real *dy) {
+    if (!y || !dy) ad_fail(tp, "ad_backward_from", "%s is NULL", y ? "dy" : "y");
+    backward_from(tp, y, dy, "ad_backward_from");
 }
 
 /* --------------------------------------------------------------- threads ---- */

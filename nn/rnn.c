@@ -15,6 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 
 void nn_rnn_init(nn_rnn *rnn, ad_params *ps, const char *name, const nn_rnn_config *cfg,
                  nn_rng *r) {
@@ -112,6 +116,98 @@ static ad_tensor *run_direction(ad_tape *tp, const nn_cell *c, ad_tensor *in, in
     return ad_concat_rows(tp, T, out);
 }
 
+/*
+ * Both directions of a layer at once. A recurrent step is a product of a few million
+ * multiply-adds and elementwise work over one batch: too small to split over two threads, but
+ * the two directions do not depend on each other. Each is recorded on a child tape by a thread of
+ * its own and comes back as one node of tp, Z = [out_fwd | out_bwd] with the final states below
+ * the outputs (rows T·B + k·B: state k), whose backward runs the two children's backward passes
+ * at once. Same ops as the serial runner in the same order within each direction: the same
+ * values and gradients, up to the order in which the two directions' input gradients add up.
+ */
+typedef struct {
+    ad_tape *child[2];
+    ad_tensor *packed[2]; /* on child d: its outputs above its final states, ((T + ns)·B) x H */
+    ad_tensor *in;        /* the layer input, on tp */
+    ad_real *din[2];      /* child d's gradient of its leaf over in (NULL: in needs none) */
+    int H;
+} both_directions;
+
+static void both_directions_backward(void *ctx, ad_tensor *Z) {
+    both_directions *b = ctx;
+    const int rows = ad_rows(Z), H = b->H;
+    const size_t nin = (size_t)ad_rows(b->in) * (size_t)ad_cols(b->in);
+    const ad_real *dz = ad_grad(Z);
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+    for (int d = 0; d < 2; d++) {
+        ad_real *g = ad_tape_scratch(b->child[d], (size_t)rows * H * sizeof *g);
+        for (int r = 0; r < rows; r++)
+            memcpy(g + (size_t)r * H, dz + (size_t)r * 2 * H + (size_t)d * H, (size_t)H * sizeof *g);
+        if (b->din[d]) memset(b->din[d], 0, nin * sizeof *b->din[d]); /* a second backward */
+        ad_backward_from(b->child[d], b->packed[d], g);
+    }
+    ad_real *gin = ad_grad(b->in);
+    if (gin)
+        for (size_t k = 0; k < nin; k++) gin[k] += b->din[0][k] + b->din[1][k];
+}
+
+/* Z for layer l (see above); its final states go into res. */
+static ad_tensor *run_both_directions(ad_tape *tp, const nn_rnn *rnn, int l, ad_tensor *in, int T,
+                                      int B, ad_tensor *const *mask, const nn_rnn_state *init,
+                                      nn_rnn_result *res) {
+    const int H = rnn->hidden, ns = nn_cell_nstate(rnn->kind);
+    both_directions *b = ad_tape_scratch(tp, sizeof *b);
+    b->in = in;
+    b->H = H;
+    const size_t nin = (size_t)ad_rows(in) * (size_t)ad_cols(in);
+    for (int d = 0; d < 2; d++) {
+        b->child[d] = ad_tape_child(tp);
+        b->din[d] = NULL;
+        if (ad_requires_grad(in)) {
+            b->din[d] = ad_tape_scratch(tp, nin * sizeof *b->din[d]);
+            memset(b->din[d], 0, nin * sizeof *b->din[d]);
+        }
+    }
+#pragma omp parallel for num_threads(2) schedule(static, 1)
+    for (int d = 0; d < 2; d++) {
+        ad_tape *c = b->child[d];
+        const nn_cell *cell = &rnn->cell[l][d];
+        ad_tensor *x = ad_leaf(c, ad_rows(in), ad_cols(in), ad_data(in), b->din[d]);
+        ad_tensor **m = NULL;
+        if (mask) {
+            m = ad_tape_scratch(c, (size_t)T * sizeof *m);
+            for (int t = 0; t < T; t++) m[t] = ad_leaf(c, B, 1, ad_data(mask[t]), NULL);
+        }
+        ad_tensor *parts[3];
+        for (int k = 0; k < ns; k++)
+            parts[1 + k] = init ? ad_input(c, B, H, state_at(init, l, d, k)) : ad_fill(c, B, H, 0);
+        parts[0] = run_direction(c, cell, x, T, B, d == 1, m, parts + 1);
+        b->packed[d] = ad_concat_rows(c, 1 + ns, parts);
+    }
+    const int rows = (T + ns) * B;
+    ad_tensor *Z = ad_custom(tp, rows, 2 * H, 1, &in, both_directions_backward, b, true);
+    for (int d = 0; d < 2; d++) {
+        const ad_real *p = ad_data(b->packed[d]);
+        for (int r = 0; r < rows; r++)
+            memcpy(ad_data(Z) + (size_t)r * 2 * H + (size_t)d * H, p + (size_t)r * H,
+                   (size_t)H * sizeof *p);
+    }
+    for (int d = 0; d < 2; d++)
+        for (int k = 0; k < ns; k++)
+            res->final[l][d][k] = ad_slice_cols(tp, ad_slice_rows(tp, Z, (T + k) * B, B), d * H, H);
+    return ad_slice_rows(tp, Z, 0, T * B);
+}
+
+/* Whether to run a bidirectional layer's directions at once: two threads to use, not inside a
+ * region already (a worker of a Hogwild model). */
+static bool directions_at_once(void) {
+#ifdef _OPENMP
+    return ad_num_threads() >= 2 && !omp_in_parallel();
+#else
+    return false;
+#endif
+}
+
 nn_rnn_result nn_rnn_forward(ad_tape *tp, const nn_rnn *rnn, ad_tensor *x, int T,
                              const int *lengths, const nn_rnn_state *init) {
     if (T <= 0 || ad_rows(x) % T != 0)
@@ -145,6 +241,10 @@ nn_rnn_result nn_rnn_forward(ad_tape *tp, const nn_rnn *rnn, ad_tensor *x, int T
     ad_tensor *in = x;
     for (int l = 0; l < rnn->layers; l++) {
         if (l > 0 && rnn->dropout > 0) in = ad_dropout(tp, in, (ad_real)rnn->dropout);
+        if (dirs == 2 && directions_at_once()) {
+            in = run_both_directions(tp, rnn, l, in, T, B, mask, init, &res);
+            continue;
+        }
         ad_tensor *out[2];
         for (int d = 0; d < dirs; d++) {
             const nn_cell *c = &rnn->cell[l][d];

@@ -258,6 +258,53 @@ TEST(gradcheck_two_layers_bidirectional_unequal_lengths) {
     gradcheck_all_kinds(2, true, uneven_lengths);
 }
 
+/* With two threads a bidirectional layer runs its directions at once, each on a child tape of its
+ * own (nn/rnn.c): the loss and every gradient equal the serial runner's (one thread), for every
+ * cell kind, two layers, unequal lengths and a given initial state; a second backward pass over
+ * the same recording adds the same gradient again. */
+TEST(bidirectional_directions_at_once_equal_one_after_the_other) {
+    for (int kind = 0; kind < NKINDS; kind++) {
+        seq_model m;
+        model_init(&m, all_kinds[kind], 2, true, T, B, uneven_lengths, 0, 70 + (uint64_t)kind);
+        nn_rnn_state *init = nn_rnn_state_new(&m.rnn, B);
+        th_fill_uniform(init->data, (size_t)2 * 2 * nn_cell_nstate(all_kinds[kind]) * B * HID,
+                        -0.5, 0.5, 80 + (uint64_t)kind);
+        m.init = init;
+        const size_t n = ad_params_size(m.ps);
+        double *g[2], J[2];
+        int nodes[2];
+        ad_tape *tp = ad_tape_new();
+        for (int v = 0; v < 2; v++) {
+            ad_set_num_threads(v + 1);
+            g[v] = malloc(n * sizeof *g[v]);
+            REQUIRE(g[v]);
+            ad_params_zero_grad(m.ps);
+            ad_tensor *loss = model_loss(tp, &m);
+            nodes[v] = ad_tape_node_count(tp);
+            ad_backward(tp, loss);
+            J[v] = ad_item(loss);
+            for (size_t k = 0; k < n; k++) g[v][k] = ad_params_grads(m.ps)[k];
+            if (v == 1) { /* again, on the same recording: twice the gradient */
+                ad_backward(tp, loss);
+                for (size_t k = 0; k < n; k++)
+                    CHECK_NEAR(ad_params_grads(m.ps)[k], 2 * g[1][k], 1e-12, 1e-14);
+            }
+            ad_tape_reset(tp);
+        }
+        ad_set_num_threads(0);
+        /* the parent tape holds one node per layer instead of both directions' steps */
+        CHECK_MSG(nodes[1] < nodes[0] / 2, "%s: %d nodes on the tape with 2 threads, %d with 1",
+                  nn_cell_kind_name(all_kinds[kind]), nodes[1], nodes[0]);
+        CHECK_NEAR(J[1], J[0], 1e-14, 0);
+        CHECK_ARRAY(nn_cell_kind_name(all_kinds[kind]), g[1], g[0], n, 1e-13, 1e-15);
+        free(g[0]);
+        free(g[1]);
+        ad_tape_free(tp);
+        nn_rnn_state_free(init);
+        ad_params_free(m.ps);
+    }
+}
+
 /* Output shape, and the bidirectional output being [forward ; backward] side by side (§8). */
 TEST(bidirectional_output_is_forward_beside_backward) {
     seq_model bi;

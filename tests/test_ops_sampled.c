@@ -1,5 +1,5 @@
 /* Value and gradient tests of autodiff/ops_sampled.c (the negative-sampling loss) against the
- * composition of primitives it fuses, and of ad_leaf, the caller's memory on the tape. */
+ * composition of primitives it fuses. */
 #include "harness.h"
 
 #include <math.h>
@@ -178,59 +178,6 @@ TEST(sampled_logistic_contract_errors) {
                  "A (3x4)", "W (5x3)", "width");
     EXPECT_ERROR(ad_sampled_logistic(tp, A, ok, B, ok, NULL, 0), "0 pairs");
     EXPECT_ERROR(ad_sampled_logistic(tp, A, NULL, B, ok, NULL, 2), "ia is NULL");
-    ad_tape_free(tp);
-    ad_params_free(ps);
-}
-
-/* ----------------------------------------------------------------- leaves ---- */
-
-/* ad_leaf reads the caller's values in place and adds its gradient into the caller's buffer:
- * never cleared by the tape, so two backward passes (and the buffer's own contents) add up. */
-TEST(leaf_reads_in_place_and_adds_into_the_callers_gradient) {
-    enum { R = 4, C = 3 };
-    ad_real val[R * C], grad[R * C];
-    th_fill_uniform(val, R * C, -1, 1, 12);
-    for (int k = 0; k < R * C; k++) grad[k] = 100;
-    const int idx[3] = {2, 0, 2};
-    ad_tape *tp = ad_tape_new();
-    ad_tensor *L = ad_leaf(tp, R, C, val, grad);
-    CHECK(ad_data(L) == val && ad_grad(L) == grad && ad_requires_grad(L));
-    ad_tensor *J = ad_sum(tp, ad_gather_rows(tp, L, idx, 3));
-    ad_backward(tp, J);
-    ad_backward(tp, J);
-    for (int r = 0; r < R; r++)
-        for (int j = 0; j < C; j++) {
-            const double used = r == 2 ? 2 : r == 0 ? 1 : 0;
-            CHECK(grad[r * C + j] == 100 + 2 * used);
-        }
-    /* in place: a change to the caller's values shows in what the next op reads */
-    val[1 * C + 2] = 7;
-    const int one[1] = {1};
-    CHECK(ad_get(ad_gather_rows(tp, L, one, 1), 0, 2) == 7);
-    ad_tape_free(tp);
-}
-
-/* With no gradient buffer the leaf is a constant: nothing flows to it, and a dense use (a
- * product) of one that has a buffer fills the whole buffer, as a parameter's would be. */
-TEST(leaf_without_gradient_and_dense_use) {
-    ad_params *ps = ad_params_new();
-    ad_tensor *W = th_param(ps, "W", 3, 2, -1, 1, 13);
-    ad_real x[2 * 3], gx[2 * 3] = {0};
-    th_fill_uniform(x, 6, -1, 1, 14);
-    ad_tape *tp = ad_tape_new();
-    ad_tensor *c = ad_leaf(tp, 2, 3, x, NULL);
-    CHECK(!ad_requires_grad(c) && ad_grad(c) == NULL);
-    ad_backward(tp, ad_sum(tp, ad_matmul(tp, c, W)));
-    for (int i = 0; i < 3; i++) /* dW = xᵀ 1 */
-        for (int j = 0; j < 2; j++) CHECK_NEAR(ad_grad(W)[i * 2 + j], x[i] + x[3 + i], 1e-15, 0);
-    ad_tape_reset(tp);
-    ad_tensor *L = ad_leaf(tp, 2, 3, x, gx);
-    ad_backward(tp, ad_sum(tp, ad_matmul(tp, L, W)));
-    for (int i = 0; i < 2; i++) /* dL = 1 Wᵀ */
-        for (int k = 0; k < 3; k++)
-            CHECK_NEAR(gx[i * 3 + k], ad_get(W, k, 0) + ad_get(W, k, 1), 1e-15, 0);
-    EXPECT_ERROR(ad_leaf(tp, 2, 3, NULL, gx), "ad_leaf", "NULL");
-    EXPECT_ERROR(ad_leaf(tp, 0, 3, x, gx), "ad_leaf", "0x3");
     ad_tape_free(tp);
     ad_params_free(ps);
 }

@@ -1,6 +1,7 @@
 /*
  * Tests of autodiff/tape.c and params.c: the arena and its reuse, gradient accumulation, the
- * parameter store's layout, frozen parameters and detach, contract errors and the NaN debug mode.
+ * parameter store's layout, frozen parameters and detach, contract errors and the NaN debug mode;
+ * leaves over the caller's memory, backward from a non-scalar node, custom nodes, child tapes.
  */
 #include "harness.h"
 
@@ -650,4 +651,149 @@ TEST(rng_state_save_and_restore_reproduces_masks) {
     x = ad_fill(tp, 4, 25, 1);
     CHECK(memcmp(first, ad_data(ad_dropout(tp, x, 0.5)), sizeof first) == 0);
     ad_tape_free(tp);
+}
+
+/* ----------------------------------------------------------------- leaves ---- */
+
+/* ad_leaf reads the caller's values in place and adds its gradient into the caller's buffer:
+ * never cleared by the tape, so two backward passes (and the buffer's own contents) add up. */
+TEST(leaf_reads_in_place_and_adds_into_the_callers_gradient) {
+    enum { R = 4, C = 3 };
+    ad_real val[R * C], grad[R * C];
+    th_fill_uniform(val, R * C, -1, 1, 12);
+    for (int k = 0; k < R * C; k++) grad[k] = 100;
+    const int idx[3] = {2, 0, 2};
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *L = ad_leaf(tp, R, C, val, grad);
+    CHECK(ad_data(L) == val && ad_grad(L) == grad && ad_requires_grad(L));
+    ad_tensor *J = ad_sum(tp, ad_gather_rows(tp, L, idx, 3));
+    ad_backward(tp, J);
+    ad_backward(tp, J);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < C; j++) {
+            const double used = r == 2 ? 2 : r == 0 ? 1 : 0;
+            CHECK(grad[r * C + j] == 100 + 2 * used);
+        }
+    /* in place: a change to the caller's values shows in what the next op reads */
+    val[1 * C + 2] = 7;
+    const int one[1] = {1};
+    CHECK(ad_get(ad_gather_rows(tp, L, one, 1), 0, 2) == 7);
+    ad_tape_free(tp);
+}
+
+/* With no gradient buffer the leaf is a constant: nothing flows to it, and a dense use (a
+ * product) of one that has a buffer fills the whole buffer, as a parameter's would be. */
+TEST(leaf_without_gradient_and_dense_use) {
+    ad_params *ps = ad_params_new();
+    ad_tensor *W = th_param(ps, "W", 3, 2, -1, 1, 13);
+    ad_real x[2 * 3], gx[2 * 3] = {0};
+    th_fill_uniform(x, 6, -1, 1, 14);
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *c = ad_leaf(tp, 2, 3, x, NULL);
+    CHECK(!ad_requires_grad(c) && ad_grad(c) == NULL);
+    ad_backward(tp, ad_sum(tp, ad_matmul(tp, c, W)));
+    for (int i = 0; i < 3; i++) /* dW = xᵀ 1 */
+        for (int j = 0; j < 2; j++) CHECK_NEAR(ad_grad(W)[i * 2 + j], x[i] + x[3 + i], 1e-15, 0);
+    ad_tape_reset(tp);
+    ad_tensor *L = ad_leaf(tp, 2, 3, x, gx);
+    ad_backward(tp, ad_sum(tp, ad_matmul(tp, L, W)));
+    for (int i = 0; i < 2; i++) /* dL = 1 Wᵀ */
+        for (int k = 0; k < 3; k++)
+            CHECK_NEAR(gx[i * 3 + k], ad_get(W, k, 0) + ad_get(W, k, 1), 1e-15, 0);
+    EXPECT_ERROR(ad_leaf(tp, 2, 3, NULL, gx), "ad_leaf", "NULL");
+    EXPECT_ERROR(ad_leaf(tp, 0, 3, x, gx), "ad_leaf", "0x3");
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
+/* ------------------------------------------- child tapes, custom nodes ---- */
+
+/* ad_backward_from with an upstream dy is the backward of Σ y ∘ dy. */
+TEST(backward_from_a_matrix_is_a_vector_jacobian_product) {
+    ad_params *ps = ad_params_new();
+    ad_tensor *W = th_param(ps, "W", 3, 4, -1, 1, 15), *x = th_param(ps, "x", 2, 3, -1, 1, 16);
+    ad_real dy[8];
+    th_fill_uniform(dy, 8, -1, 1, 17);
+    ad_tape *tp = ad_tape_new();
+    ad_backward_from(tp, ad_tanh(tp, ad_matmul(tp, x, W)), dy);
+    double got[12], want[12];
+    for (int k = 0; k < 12; k++) got[k] = ad_grad(W)[k];
+    ad_params_zero_grad(ps);
+    ad_tape_reset(tp);
+    ad_tensor *y = ad_tanh(tp, ad_matmul(tp, x, W));
+    ad_backward(tp, ad_sum(tp, ad_mul(tp, y, ad_input(tp, 2, 4, dy))));
+    for (int k = 0; k < 12; k++) want[k] = ad_grad(W)[k];
+    CHECK_ARRAY("dW", got, want, 12, 1e-15, 1e-15);
+    EXPECT_ERROR(ad_backward_from(tp, y, NULL), "ad_backward_from", "dy is NULL");
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
+/* A custom node: y = 3 x computed by the caller, its backward adding 3 dy into x; and one with
+ * no input that still needs its backward (a parameter used inside). */
+typedef struct {
+    ad_tensor *x, *P;
+    int calls;
+} custom_ctx;
+
+static void triple_backward(void *ctx, ad_tensor *y) {
+    custom_ctx *c = ctx;
+    c->calls++;
+    ad_tensor *x = c->x;
+    if (ad_grad(x))
+        for (int k = 0; k < ad_rows(y) * ad_cols(y); k++) ad_grad(x)[k] += 3 * ad_grad(y)[k];
+}
+
+static ad_tensor *triple_loss(ad_tape *tp, void *ctx) {
+    custom_ctx *c = ctx;
+    ad_tensor *x = ad_tanh(tp, c->P); /* a node, so the custom op has a node input */
+    c->x = x;
+    ad_tensor *y = ad_custom(tp, ad_rows(x), ad_cols(x), 1, &x, triple_backward, c, false);
+    for (int k = 0; k < ad_rows(x) * ad_cols(x); k++) ad_data(y)[k] = 3 * ad_data(x)[k];
+    return th_project(tp, ad_square(tp, y), 18);
+}
+
+static void param_backward(void *ctx, ad_tensor *y) {
+    custom_ctx *c = ctx; /* y = 2 P, P used directly */
+    c->calls++;
+    for (int k = 0; k < ad_rows(y) * ad_cols(y); k++) ad_grad(c->P)[k] += 2 * ad_grad(y)[k];
+}
+
+TEST(custom_node_backward_and_gradient) {
+    ad_params *ps = ad_params_new();
+    custom_ctx c = {NULL, th_param(ps, "P", 2, 3, -1, 1, 19), 0};
+    CHECK_GRADCHECK(ps, triple_loss, &c, &th_tight);
+    CHECK(c.calls > 0);
+
+    c.calls = 0;
+    ad_params_zero_grad(ps);
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *y = ad_custom(tp, 2, 3, 0, NULL, param_backward, &c, true);
+    CHECK(ad_requires_grad(y));
+    for (int k = 0; k < 6; k++) ad_data(y)[k] = 2 * ad_data(c.P)[k];
+    ad_backward(tp, ad_sum(tp, y));
+    CHECK(c.calls == 1);
+    for (int k = 0; k < 6; k++) CHECK(ad_grad(c.P)[k] == 2);
+    EXPECT_ERROR(ad_custom(tp, 2, 3, 0, NULL, NULL, &c, true), "ad_custom", "backward");
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
+/* Children: handed out fresh, in the parent's modes, reset with the parent (a child's tensor is
+ * then stale), handed out again after the reset without allocating new tapes. */
+TEST(child_tapes_follow_their_parent) {
+    ad_tape *tp = ad_tape_new();
+    ad_tape_set_training(tp, false);
+    ad_tape *a = ad_tape_child(tp), *b = ad_tape_child(tp);
+    CHECK(a != b && a != tp);
+    CHECK(!ad_tape_training(a) && !ad_tape_training(b));
+    ad_tensor *t = ad_fill(a, 2, 2, 1);
+    CHECK(ad_tape_node_count(a) == 1);
+    ad_tape_reset(tp);
+    CHECK(ad_tape_node_count(a) == 0);
+    EXPECT_ERROR(ad_sum(a, t), "recorded before the last ad_tape_reset");
+    ad_tape_reset(a);
+    CHECK(ad_tape_child(tp) == a && ad_tape_child(tp) == b);
+    CHECK(ad_tape_child(tp) != a); /* a third one */
+    ad_tape_free(tp);              /* frees the children */
 }

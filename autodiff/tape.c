@@ -176,11 +176,17 @@ ad_tape *ad_tape_child(ad_tape *tp) {
         }
         tp->children[tp->nchildren++] = ad_tape_new();
     }
+    const uint64_t k = (uint64_t)tp->used_children;
     ad_tape *c = tp->children[tp->used_children++];
     c->training = tp->training;
     c->check_finite = tp->check_finite;
-    /* its own stream, drawn from the parent's: the same recording gives the same masks */
-    c->rng = (uint64_t)(ad_tape_uniform(tp) * 0x1.0p53) ^ 0xD1B54A32D192ED03ull;
+    /* A stream of its own, mixed from the parent's state and its place among the children
+     * without drawing from the parent: the parent's masks stay the same whether a step uses
+     * children (two threads) or not (one). */
+    uint64_t z = tp->rng + 0xD1B54A32D192ED03ull * (k + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    c->rng = z ^ (z >> 31);
     return c;
 }
 

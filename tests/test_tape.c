@@ -779,14 +779,21 @@ TEST(custom_node_backward_and_gradient) {
     ad_params_free(ps);
 }
 
-/* Children: handed out fresh, in the parent's modes, reset with the parent (a child's tensor is
- * then stale), handed out again after the reset without allocating new tapes. */
+/* Children: handed out fresh, in the parent's modes with streams of their own, reset with the
+ * parent (a child's tensor is then stale), handed out again after the reset. */
 TEST(child_tapes_follow_their_parent) {
     ad_tape *tp = ad_tape_new();
     ad_tape_set_training(tp, false);
+    ad_tape_seed(tp, 7);
+    const uint64_t parent_stream = ad_tape_rng_state(tp);
     ad_tape *a = ad_tape_child(tp), *b = ad_tape_child(tp);
     CHECK(a != b && a != tp);
     CHECK(!ad_tape_training(a) && !ad_tape_training(b));
+    /* streams of their own, and the parent's as it was (its dropout masks do not depend on
+     * whether a step used children) */
+    CHECK(ad_tape_rng_state(tp) == parent_stream);
+    CHECK(ad_tape_rng_state(a) != ad_tape_rng_state(b));
+    CHECK(ad_tape_rng_state(a) != parent_stream && ad_tape_rng_state(b) != parent_stream);
     ad_tensor *t = ad_fill(a, 2, 2, 1);
     CHECK(ad_tape_node_count(a) == 1);
     ad_tape_reset(tp);

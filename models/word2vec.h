@@ -124,7 +124,7 @@ typedef struct w2v_batch {
 } w2v_batch;
 
 /* J = Σ_p F_p recorded on tp from the rows of V and U (any tensors of dim columns: the model's
- * parameters, leaves over them, or a worker's copies), for cfg's arch, output and K. Negative
+ * parameters, or leaves over them as a worker has), for cfg's arch, output and K. Negative
  * sampling is one ad_sampled_logistic over the n (K + 1) scored pairs; the full softmax gathers
  * the inputs and uses ad_matmul_nt and ad_softmax_xent (U must then hold every word). CBOW's mean
  * is the sum of the context rows (ad_bag_rows) times 1/count. Returns the 1 x 1 J, whose gradient

@@ -44,10 +44,8 @@ static inline void axpy(ad_real *restrict y, ad_real c, const ad_real *restrict 
 /* How many pairs ahead the forward asks for rows: the tables are megabytes and the rows random. */
 enum { PREFETCH_AHEAD = 8 };
 
-static inline void prefetch_row(const ad_real *row, int d) {
-    for (const char *p = (const char *)row, *end = (const char *)(row + d); p < end; p += 64)
-        __builtin_prefetch(p, 0, 3);
-}
+/* With write intent: the rows are about to be written (gradients) or are shared rows other
+ * threads write, which then arrive owned instead of shared and upgraded later. */
 static inline void prefetch_row_for_write(ad_real *row, int d) {
     for (char *p = (char *)row, *end = (char *)(row + d); p < end; p += 64)
         __builtin_prefetch(p, 1, 3);

@@ -164,6 +164,14 @@ void ad_tape_reset(ad_tape *tp) {
     tp->used_children = 0;
 }
 
+/* splitmix64's output function: a 64-bit state mixed into a well-spread 64-bit value (the tape's
+ * random stream, and the seeds of child tapes). */
+static uint64_t splitmix_mix(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 ad_tape *ad_tape_child(ad_tape *tp) {
     if (!tp) ad_fail_at(__FILE__, __LINE__, "ad_tape_child", "NULL tape");
     if (tp->used_children == tp->nchildren) {
@@ -183,10 +191,7 @@ ad_tape *ad_tape_child(ad_tape *tp) {
     /* A stream of its own, mixed from the parent's state and its place among the children
      * without drawing from the parent: the parent's masks stay the same whether a step uses
      * children (two threads) or not (one). */
-    uint64_t z = tp->rng + 0xD1B54A32D192ED03ull * (k + 1);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    c->rng = z ^ (z >> 31);
+    c->rng = splitmix_mix(tp->rng + 0xD1B54A32D192ED03ull * (k + 1));
     return c;
 }
 
@@ -209,10 +214,7 @@ void ad_tape_set_rng_state(ad_tape *tp, uint64_t state) { tp->rng = state; }
 
 double ad_tape_uniform(ad_tape *tp) {
     /* splitmix64: one 64-bit state, good enough for masks and cheap to reproduce */
-    uint64_t z = (tp->rng += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    const uint64_t z = splitmix_mix(tp->rng += 0x9E3779B97F4A7C15ull);
     return (double)(z >> 11) * 0x1.0p-53;
 }
 

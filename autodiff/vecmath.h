@@ -1,6 +1,7 @@
 /*
  * vecmath.h — exp, sigmoid and tanh that a compiler vectorizes, and the macro that builds a hot
- * kernel for the CPU's widest vectors. Private to autodiff/ (ad_internal.h includes it).
+ * kernel for the CPU's widest vectors. Not part of the public API: autodiff/ includes it through
+ * ad_internal.h, and the models' own hot loops (word2vec, GloVe) use AD_VECTOR_CLONES.
  *
  * libm's expf and tanhf are one call per element: a loop that uses them runs one value at a time,
  * and in the word LM the softmax over 10000 classes alone spent a quarter of a step in them. The

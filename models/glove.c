@@ -21,6 +21,8 @@
 #include <omp.h>
 #endif
 
+#include "vecmath.h" /* AD_VECTOR_CLONES */
+
 #define FAIL(op, ...) ad_fail_at(__FILE__, __LINE__, op, __VA_ARGS__)
 
 /* The math of ad_real's precision (the tests run the double build). */
@@ -515,13 +517,7 @@ int glove_trainer_epoch(const glove_trainer *t) { return t->epoch; }
  * (SSE2) does 4 at a time, so the CPU's wider units are chosen when the library loads (AVX2: 8,
  * AVX-512: 16). Both are correctly rounded in every width: the results do not change.
  */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define WIDEST_VECTORS __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define WIDEST_VECTORS
-#endif
-
-WIDEST_VECTORS
+AD_VECTOR_CLONES
 static void adagrad_row(ad_real *restrict theta, ad_real *restrict G, const ad_real *restrict g,
                         int d, ad_real lr, ad_real clip) {
     for (int c = 0; c < d; c++) {

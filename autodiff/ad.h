@@ -85,9 +85,9 @@ void ad_backward(ad_tape *tp, ad_tensor *loss);
 void ad_backward_from(ad_tape *tp, ad_tensor *y, const ad_real *dy);
 
 /* Tapes within a tape, for parts of one step recorded and run on threads of their own (the two
- * directions of a bidirectional layer at once). A child of tp is an empty tape in tp's training
- * and debug modes, with a random stream of its own (mixed from tp's state, which it leaves as it
- * was); it is made on first use, reset with tp
+ * directions of a bidirectional layer, or blocks of the batch, at once). A child of tp is an
+ * empty tape in tp's training and debug modes, with a random stream of its own (mixed from tp's
+ * state, which it leaves as it was); it is made on first use, reset with tp
  * and handed out again after that reset, and freed with tp, so a steady training loop allocates
  * nothing. Handing children out is not thread-safe: take them before the threads start; each is
  * then used by one thread. A contract error on a child inside a parallel region goes to the

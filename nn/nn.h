@@ -165,9 +165,10 @@ typedef struct nn_rnn_result {
 
 /* Run the stack over x ((T·B) x input, time-major). lengths: B entries in [1, T], or NULL for
  * all T. init: initial states (entering the tape detached), or NULL for zeros. With two or more
- * threads (ad_set_num_threads) a bidirectional layer runs its two directions at once, each on a
- * child tape of tp (ad_tape_child) and a thread of its own, forward and backward; the values and
- * gradients are those of one direction after the other. */
+ * threads (ad_set_num_threads) a layer runs in parts at once, each on a child tape of tp
+ * (ad_tape_child) and a thread of its own, forward and backward: a bidirectional layer its two
+ * directions, a unidirectional one blocks of the batch (as many as threads, at most B). The
+ * values and gradients are those of the serial runner, up to the order of the parts' sums. */
 nn_rnn_result nn_rnn_forward(ad_tape *tp, const nn_rnn *rnn, ad_tensor *x, int T,
                              const int *lengths, const nn_rnn_state *init);
 

@@ -117,94 +117,172 @@ static ad_tensor *run_direction(ad_tape *tp, const nn_cell *c, ad_tensor *in, in
 }
 
 /*
- * Both directions of a layer at once. A recurrent step is a product of a few million
- * multiply-adds and elementwise work over one batch: too small to split over two threads, but
- * the two directions do not depend on each other. Each is recorded on a child tape by a thread of
- * its own and comes back as one node of tp, Z = [out_fwd | out_bwd] with the final states below
- * the outputs (rows T·B + k·B: state k), whose backward runs the two children's backward passes
- * at once. Same ops as the serial runner in the same order within each direction: the same
- * values and gradients, up to the order in which the two directions' input gradients add up.
+ * A layer in parts at once. A recurrent step is a product of a few million multiply-adds and
+ * elementwise work over one batch: too small to split over two threads step by step (that would
+ * be a wait at every step). But whole runs over the T steps are independent of each other: the
+ * two directions of a bidirectional layer, and the sequences of the batch. So a layer is cut into
+ * parts, each one direction over a block of the batch, and each part is recorded on a child tape
+ * by a thread of its own. They come back as one node of tp,
+ *     Z = [out_fwd | out_bwd], with the final states below the outputs (rows T·B + k·B: state k),
+ * whose backward runs the children's backward passes at once. A part holds its block's rows of
+ * every step, so its row r is Z's row (r / nb)·B + b0 + r % nb.
+ *
+ * Parts of one direction share the cell's parameters. The first adds into their gradients; the
+ * others see them as leaves with gradient buffers of their own, added in after the threads join,
+ * so no two threads write one gradient. Each part runs the serial runner's ops in the same order
+ * on its rows: the same values, and the same gradients up to the order in which the parts' sums
+ * add up.
  */
-typedef struct {
-    ad_tape *child[2];
-    ad_tensor *packed[2]; /* on child d: its outputs above its final states, ((T + ns)·B) x H */
-    ad_tensor *in;        /* the layer input, on tp */
-    ad_real *din[2];      /* child d's gradient of its leaf over in (NULL: in needs none) */
-    int H;
-} both_directions;
+#define MAX_PARTS 8
+#define CELL_PARAMS 5 /* Wx Wh bx bh Wc */
 
-static void both_directions_backward(void *ctx, ad_tensor *Z) {
-    both_directions *b = ctx;
-    const int rows = ad_rows(Z), H = b->H;
-    const size_t nin = (size_t)ad_rows(b->in) * (size_t)ad_cols(b->in);
-    const ad_real *dz = ad_grad(Z);
-#pragma omp parallel for num_threads(2) schedule(static, 1)
-    for (int d = 0; d < 2; d++) {
-        ad_real *g = ad_tape_scratch(b->child[d], (size_t)rows * H * sizeof *g);
-        for (int r = 0; r < rows; r++)
-            memcpy(g + (size_t)r * H, dz + (size_t)r * 2 * H + (size_t)d * H, (size_t)H * sizeof *g);
-        if (b->din[d]) memset(b->din[d], 0, nin * sizeof *b->din[d]); /* a second backward */
-        ad_backward_from(b->child[d], b->packed[d], g);
-    }
-    ad_real *gin = ad_grad(b->in);
-    if (gin)
-        for (size_t k = 0; k < nin; k++) gin[k] += b->din[0][k] + b->din[1][k];
+typedef struct {
+    ad_tape *child;
+    int dir, b0, nb;   /* direction, first sequence of the block and its size */
+    nn_cell cell;      /* the direction's cell, or a copy over leaves (a later block) */
+    ad_tensor *owner[CELL_PARAMS]; /* a later block: the parameters its leaves are over, */
+    ad_real *pgrad[CELL_PARAMS];   /* and the buffers the leaves' gradients go to */
+    ad_real *x, *dx;   /* the block's rows of the layer input; their gradient (NULL: none) */
+    ad_tensor *packed; /* on child: outputs above final states, ((T + ns)·nb) x H */
+} layer_part;
+
+typedef struct {
+    int nparts, T, B, H;
+    ad_tensor *in; /* the layer input, on tp */
+    layer_part part[MAX_PARTS];
+} layer_parts;
+
+static ad_tensor **param_slot(nn_cell *c, int k) {
+    ad_tensor **slot[CELL_PARAMS] = {&c->Wx, &c->Wh, &c->bx, &c->bh, &c->Wc};
+    return slot[k];
 }
 
-/* Z for layer l (see above); its final states go into res. */
-static ad_tensor *run_both_directions(ad_tape *tp, const nn_rnn *rnn, int l, ad_tensor *in, int T,
-                                      int B, ad_tensor *const *mask, const nn_rnn_state *init,
-                                      nn_rnn_result *res) {
-    const int H = rnn->hidden, ns = nn_cell_nstate(rnn->kind);
-    both_directions *b = ad_tape_scratch(tp, sizeof *b);
-    b->in = in;
-    b->H = H;
-    const size_t nin = (size_t)ad_rows(in) * (size_t)ad_cols(in);
-    for (int d = 0; d < 2; d++) {
-        b->child[d] = ad_tape_child(tp);
-        b->din[d] = NULL;
-        if (ad_requires_grad(in)) {
-            b->din[d] = ad_tape_scratch(tp, nin * sizeof *b->din[d]);
-            memset(b->din[d], 0, nin * sizeof *b->din[d]);
+/* Z's row for a part's row r. */
+static size_t z_row(const layer_parts *lp, const layer_part *p, int r) {
+    return (size_t)(r / p->nb) * (size_t)lp->B + (size_t)p->b0 + (size_t)(r % p->nb);
+}
+
+static size_t size_of(ad_tensor *t) { return (size_t)ad_rows(t) * (size_t)ad_cols(t); }
+
+static void layer_parts_backward(void *ctx, ad_tensor *Z) {
+    layer_parts *lp = ctx;
+    const int H = lp->H, in_cols = ad_cols(lp->in);
+    const size_t W = (size_t)ad_cols(Z);
+    const ad_real *dz = ad_grad(Z);
+#pragma omp parallel for num_threads(lp->nparts) schedule(static, 1)
+    for (int i = 0; i < lp->nparts; i++) {
+        layer_part *p = &lp->part[i];
+        const int rows = ad_rows(p->packed);
+        ad_real *g = ad_tape_scratch(p->child, (size_t)rows * H * sizeof *g);
+        for (int r = 0; r < rows; r++)
+            memcpy(g + (size_t)r * H, dz + z_row(lp, p, r) * W + (size_t)p->dir * H,
+                   (size_t)H * sizeof *g);
+        /* the part's own buffers start from zero: a second backward adds the same again */
+        if (p->dx) memset(p->dx, 0, (size_t)lp->T * p->nb * in_cols * sizeof *p->dx);
+        for (int k = 0; k < CELL_PARAMS; k++)
+            if (p->pgrad[k]) memset(p->pgrad[k], 0, size_of(p->owner[k]) * sizeof *p->pgrad[k]);
+        ad_backward_from(p->child, p->packed, g);
+    }
+    ad_real *gin = ad_grad(lp->in);
+    for (int i = 0; i < lp->nparts; i++) {
+        const layer_part *p = &lp->part[i];
+        if (gin && p->dx)
+            for (int r = 0; r < lp->T * p->nb; r++) {
+                ad_real *dst = gin + z_row(lp, p, r) * in_cols;
+                const ad_real *src = p->dx + (size_t)r * in_cols;
+                for (int j = 0; j < in_cols; j++) dst[j] += src[j];
+            }
+        for (int k = 0; k < CELL_PARAMS; k++) {
+            ad_real *dst = p->pgrad[k] ? ad_grad(p->owner[k]) : NULL;
+            if (dst)
+                for (size_t j = 0, n = size_of(p->owner[k]); j < n; j++) dst[j] += p->pgrad[k][j];
         }
     }
-#pragma omp parallel for num_threads(2) schedule(static, 1)
-    for (int d = 0; d < 2; d++) {
-        ad_tape *c = b->child[d];
-        const nn_cell *cell = &rnn->cell[l][d];
-        ad_tensor *x = ad_leaf(c, ad_rows(in), ad_cols(in), ad_data(in), b->din[d]);
+}
+
+/* Layer l as dirs x blocks parts at once (see above): Z's output rows; its final states go into
+ * res. */
+static ad_tensor *run_layer_parts(ad_tape *tp, const nn_rnn *rnn, int l, ad_tensor *in, int T,
+                                  int B, int blocks, ad_tensor *const *mask,
+                                  const nn_rnn_state *init, nn_rnn_result *res) {
+    const int H = rnn->hidden, ns = nn_cell_nstate(rnn->kind), dirs = rnn->bidirectional ? 2 : 1;
+    const int in_cols = ad_cols(in);
+    layer_parts *lp = ad_tape_scratch(tp, sizeof *lp);
+    *lp = (layer_parts){.nparts = dirs * blocks, .T = T, .B = B, .H = H, .in = in};
+    for (int d = 0; d < dirs; d++)
+        for (int s = 0; s < blocks; s++) {
+            layer_part *p = &lp->part[d * blocks + s];
+            p->child = ad_tape_child(tp);
+            p->dir = d;
+            p->b0 = s * B / blocks;
+            p->nb = (s + 1) * B / blocks - p->b0;
+            p->cell = rnn->cell[l][d];
+            for (int k = 0; k < CELL_PARAMS && s > 0; k++) {
+                p->owner[k] = *param_slot(&p->cell, k);
+                if (p->owner[k] && ad_grad(p->owner[k]))
+                    p->pgrad[k] = ad_tape_scratch(tp, size_of(p->owner[k]) * sizeof(ad_real));
+            }
+            const size_t nx = (size_t)T * p->nb * in_cols;
+            p->x = blocks == 1 ? ad_data(in) : ad_tape_scratch(tp, nx * sizeof *p->x);
+            if (ad_requires_grad(in)) {
+                p->dx = ad_tape_scratch(tp, nx * sizeof *p->dx);
+                memset(p->dx, 0, nx * sizeof *p->dx);
+            }
+        }
+    ad_tensor *Z = ad_custom(tp, (T + ns) * B, dirs * H, 1, &in, layer_parts_backward, lp, true);
+    const size_t W = (size_t)dirs * H;
+#pragma omp parallel for num_threads(lp->nparts) schedule(static, 1)
+    for (int i = 0; i < lp->nparts; i++) {
+        layer_part *p = &lp->part[i];
+        ad_tape *c = p->child;
+        for (int k = 0; k < CELL_PARAMS; k++)
+            if (p->owner[k])
+                *param_slot(&p->cell, k) = ad_leaf(c, ad_rows(p->owner[k]), ad_cols(p->owner[k]),
+                                                   ad_data(p->owner[k]), p->pgrad[k]);
+        if (p->x != ad_data(in))
+            for (int t = 0; t < T; t++)
+                memcpy(p->x + (size_t)t * p->nb * in_cols,
+                       ad_data(in) + ((size_t)t * B + p->b0) * in_cols,
+                       (size_t)p->nb * in_cols * sizeof *p->x);
+        ad_tensor *x = ad_leaf(c, T * p->nb, in_cols, p->x, p->dx);
         ad_tensor **m = NULL;
         if (mask) {
             m = ad_tape_scratch(c, (size_t)T * sizeof *m);
-            for (int t = 0; t < T; t++) m[t] = ad_leaf(c, B, 1, ad_data(mask[t]), NULL);
+            for (int t = 0; t < T; t++) m[t] = ad_leaf(c, p->nb, 1, ad_data(mask[t]) + p->b0, NULL);
         }
         ad_tensor *parts[3];
         for (int k = 0; k < ns; k++)
-            parts[1 + k] = init ? ad_input(c, B, H, state_at(init, l, d, k)) : ad_fill(c, B, H, 0);
-        parts[0] = run_direction(c, cell, x, T, B, d == 1, m, parts + 1);
-        b->packed[d] = ad_concat_rows(c, 1 + ns, parts);
+            parts[1 + k] = init ? ad_input(c, p->nb, H, state_at(init, l, p->dir, k) + (size_t)p->b0 * H)
+                                : ad_fill(c, p->nb, H, 0);
+        parts[0] = run_direction(c, &p->cell, x, T, p->nb, p->dir == 1, m, parts + 1);
+        p->packed = ad_concat_rows(c, 1 + ns, parts);
+        const ad_real *src = ad_data(p->packed);
+        for (int r = 0; r < ad_rows(p->packed); r++)
+            memcpy(ad_data(Z) + z_row(lp, p, r) * W + (size_t)p->dir * H, src + (size_t)r * H,
+                   (size_t)H * sizeof *src);
     }
-    const int rows = (T + ns) * B;
-    ad_tensor *Z = ad_custom(tp, rows, 2 * H, 1, &in, both_directions_backward, b, true);
-    for (int d = 0; d < 2; d++) {
-        const ad_real *p = ad_data(b->packed[d]);
-        for (int r = 0; r < rows; r++)
-            memcpy(ad_data(Z) + (size_t)r * 2 * H + (size_t)d * H, p + (size_t)r * H,
-                   (size_t)H * sizeof *p);
-    }
-    for (int d = 0; d < 2; d++)
-        for (int k = 0; k < ns; k++)
-            res->final[l][d][k] = ad_slice_cols(tp, ad_slice_rows(tp, Z, (T + k) * B, B), d * H, H);
+    for (int d = 0; d < dirs; d++)
+        for (int k = 0; k < ns; k++) {
+            ad_tensor *fk = ad_slice_rows(tp, Z, (T + k) * B, B);
+            res->final[l][d][k] = dirs == 1 ? fk : ad_slice_cols(tp, fk, d * H, H);
+        }
     return ad_slice_rows(tp, Z, 0, T * B);
 }
 
-/* Whether to run a bidirectional layer's directions at once: two threads to use, not inside a
- * region already (a worker of a Hogwild model). */
-static bool directions_at_once(void) {
+/* How many blocks of the batch each direction of a layer is cut into, to run as parts at once
+ * (above); 0 to run it serially on tp: one thread to use, a region already running (a worker of
+ * a Hogwild model), or a single part. */
+static int batch_blocks(int dirs, int B) {
 #ifdef _OPENMP
-    return ad_num_threads() >= 2 && !omp_in_parallel();
+    if (omp_in_parallel()) return 0;
+    int blocks = ad_num_threads() / dirs;
+    if (blocks > B) blocks = B;
+    if (blocks > MAX_PARTS / dirs) blocks = MAX_PARTS / dirs;
+    return dirs * blocks >= 2 ? blocks : 0;
 #else
-    return false;
+    (void)dirs;
+    (void)B;
+    return 0;
 #endif
 }
 
@@ -241,8 +319,9 @@ nn_rnn_result nn_rnn_forward(ad_tape *tp, const nn_rnn *rnn, ad_tensor *x, int T
     ad_tensor *in = x;
     for (int l = 0; l < rnn->layers; l++) {
         if (l > 0 && rnn->dropout > 0) in = ad_dropout(tp, in, (ad_real)rnn->dropout);
-        if (dirs == 2 && directions_at_once()) {
-            in = run_both_directions(tp, rnn, l, in, T, B, mask, init, &res);
+        const int blocks = batch_blocks(dirs, B);
+        if (blocks > 0) {
+            in = run_layer_parts(tp, rnn, l, in, T, B, blocks, mask, init, &res);
             continue;
         }
         ad_tensor *out[2];

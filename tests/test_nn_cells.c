@@ -258,17 +258,19 @@ TEST(gradcheck_two_layers_bidirectional_unequal_lengths) {
     gradcheck_all_kinds(2, true, uneven_lengths);
 }
 
-/* With two threads a bidirectional layer runs its directions at once, each on a child tape of its
- * own (nn/rnn.c): the loss and every gradient equal the serial runner's (one thread), for every
- * cell kind, two layers with dropout between them, unequal lengths and a given initial state; a
- * second backward pass over the same recording adds the same gradient again. */
-TEST(bidirectional_directions_at_once_equal_one_after_the_other) {
+/* With two threads a layer runs in parts at once, each on a child tape of its own (nn/rnn.c): a
+ * bidirectional layer its two directions, a unidirectional one two blocks of the batch (here 1 and
+ * 2 of the 3 sequences). The loss and every gradient equal the serial runner's (one thread), for
+ * every cell kind, two layers with dropout between them, unequal lengths and a given initial
+ * state; a second backward pass over the same recording adds the same gradient again. */
+static void check_parts_at_once(bool bidir) {
+    const int dirs = bidir ? 2 : 1;
     for (int kind = 0; kind < NKINDS; kind++) {
         seq_model m;
         /* dropout between the layers: the masks must not depend on the thread count either */
-        model_init(&m, all_kinds[kind], 2, true, T, B, uneven_lengths, 0.3, 70 + (uint64_t)kind);
+        model_init(&m, all_kinds[kind], 2, bidir, T, B, uneven_lengths, 0.3, 70 + (uint64_t)kind);
         nn_rnn_state *init = nn_rnn_state_new(&m.rnn, B);
-        th_fill_uniform(init->data, (size_t)2 * 2 * nn_cell_nstate(all_kinds[kind]) * B * HID,
+        th_fill_uniform(init->data, (size_t)2 * dirs * nn_cell_nstate(all_kinds[kind]) * B * HID,
                         -0.5, 0.5, 80 + (uint64_t)kind);
         m.init = init;
         const size_t n = ad_params_size(m.ps);
@@ -294,7 +296,7 @@ TEST(bidirectional_directions_at_once_equal_one_after_the_other) {
             ad_tape_reset(tp);
         }
         ad_set_num_threads(0);
-        /* the parent tape holds one node per layer instead of both directions' steps */
+        /* the parent tape holds one node per layer instead of every step of the layer */
         CHECK_MSG(nodes[1] < nodes[0] / 2, "%s: %d nodes on the tape with 2 threads, %d with 1",
                   nn_cell_kind_name(all_kinds[kind]), nodes[1], nodes[0]);
         CHECK_NEAR(J[1], J[0], 1e-14, 0);
@@ -306,6 +308,10 @@ TEST(bidirectional_directions_at_once_equal_one_after_the_other) {
         ad_params_free(m.ps);
     }
 }
+
+TEST(bidirectional_directions_at_once_equal_one_after_the_other) { check_parts_at_once(true); }
+
+TEST(batch_blocks_at_once_equal_the_whole_batch_in_one) { check_parts_at_once(false); }
 
 /* Output shape, and the bidirectional output being [forward ; backward] side by side (§8). */
 TEST(bidirectional_output_is_forward_beside_backward) {

@@ -356,6 +356,15 @@ _Noreturn void ad_fail_at(const char *file, int line, const char *op, const char
 void ad_set_num_threads(int n);
 int ad_num_threads(void);
 
+/* Every matrix product the tape makes, told to fn before it runs, from the thread that runs it
+ * (bench/ checks its count of a step's products with this): C (m x n) = op(A) (m x k) op(B)
+ * (k x n) + beta C, ta and tb saying whether A and B are transposed. small: it goes to libxsmm's
+ * generated kernels (a product of a few rows, when the library was built with libxsmm), else to
+ * OpenBLAS. NULL stops it. Set it while no step runs. */
+typedef void (*ad_gemm_observer)(bool ta, bool tb, int m, int n, int k, double beta, bool small,
+                                 void *ctx);
+void ad_set_gemm_observer(ad_gemm_observer fn, void *ctx);
+
 /* The kernels OpenBLAS uses, e.g. "SkylakeX" (openblas_get_corename). On a CPU with AVX-512, when
  * OPENBLAS_CORETYPE is unset and OpenBLAS chose an older core, seqgrad switches it to SkylakeX at
  * start-up (about twice the sgemm speed of its AVX2 kernels); a core set in OPENBLAS_CORETYPE is

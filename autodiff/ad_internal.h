@@ -107,10 +107,18 @@ ad_tensor *ad_node_v(ad_tape *tp, const ad_op *op, int rows, int cols, int nin,
 /* Finish a builder: the finite check in debug mode. Returns y. */
 ad_tensor *ad_done(ad_tape *tp, ad_tensor *y);
 
-/* C (m x n, row-major) = op(A) op(B) + beta C, with op(A) m x k and op(B) k x n, through BLAS:
- * every product of the tape goes through here (tape.c). */
-void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, const ad_real *B,
-             int ldb, ad_real beta, ad_real *C, int ldc);
+/* C (m x n, row-major) = op(A) op(B) + beta C, with op(A) m x k and op(B) k x n: every product
+ * of the tape goes through here (gemm.c). tp is the tape of the op making the product, or NULL;
+ * a small product may keep a transposed copy of B there (ad_tape_transposed). */
+void ad_gemm(ad_tape *tp, bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda,
+             const ad_real *B, int ldb, ad_real beta, ad_real *C, int ldc);
+
+/* src (rows x cols, row stride ld) transposed, in tp's arena: made on the first request and
+ * handed out again for the same operand until the next reset or backward pass (the parameters
+ * of a recurrent step, transposed once for all its steps). The values of src must not change in
+ * between, as for every operand the tape records. */
+enum { AD_TRANSPOSED_MAX = 16 };
+const ad_real *ad_tape_transposed(ad_tape *tp, const ad_real *src, int rows, int cols, int ld);
 
 /* Arena memory that lives until the next reset: AD_ALIGN-aligned, not cleared. */
 void *ad_alloc(ad_tape *tp, size_t bytes);

@@ -1,5 +1,5 @@
 /*
- * ops_matmul.c — matrix products, all through BLAS gemm with transpose flags (no copies).
+ * ops_matmul.c — matrix products, all through ad_gemm (gemm.c) with transpose flags.
  *
  *   y = A' B',  A' = a or aᵀ,  B' = b or bᵀ                          (FORMULAS §2, row form)
  *   dA' += dy B'ᵀ,  dB' += A'ᵀ dy,  and a transposed operand takes the transpose of its share.
@@ -7,23 +7,19 @@
  */
 #include "ad_internal.h"
 
-/* C = op(A) op(B) + beta C: ad_gemm (tape.c) */
-static void gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda,
-                 const ad_real *B, int ldb, ad_real beta, ad_real *C, int ldc) {
-    ad_gemm(ta, tb, m, n, k, A, lda, B, ldb, beta, C, ldc);
-}
 
 static void matmul_backward(ad_tensor *y) {
     ad_tensor *a = y->in[0], *b = y->in[1];
     const bool ta = y->iarg[0], tb = y->iarg[1];
     const int m = y->rows, n = y->cols, k = ta ? a->rows : a->cols; /* A' is m x k */
+    ad_tape *tp = y->tape;
     if (a->grad) {
-        if (!ta) gemm(false, !tb, m, k, n, y->grad, n, b->val, b->cols, 1, a->grad, a->cols);
-        else gemm(tb, true, k, m, n, b->val, b->cols, y->grad, n, 1, a->grad, a->cols);
+        if (!ta) ad_gemm(tp, false, !tb, m, k, n, y->grad, n, b->val, b->cols, 1, a->grad, a->cols);
+        else ad_gemm(tp, tb, true, k, m, n, b->val, b->cols, y->grad, n, 1, a->grad, a->cols);
     }
     if (b->grad) {
-        if (!tb) gemm(!ta, false, k, n, m, a->val, a->cols, y->grad, n, 1, b->grad, b->cols);
-        else gemm(true, ta, n, k, m, y->grad, n, a->val, a->cols, 1, b->grad, b->cols);
+        if (!tb) ad_gemm(tp, !ta, false, k, n, m, a->val, a->cols, y->grad, n, 1, b->grad, b->cols);
+        else ad_gemm(tp, true, ta, n, k, m, y->grad, n, a->val, a->cols, 1, b->grad, b->cols);
     }
 }
 static const ad_op matmul_op = {"ad_matmul", matmul_backward, 0};
@@ -42,7 +38,7 @@ static ad_tensor *matmul(ad_tape *tp, const ad_op *op, ad_tensor *a, bool ta, ad
     ad_tensor *y = ad_node(tp, op, m, n, 2, a, b);
     y->iarg[0] = ta;
     y->iarg[1] = tb;
-    gemm(ta, tb, m, n, k, a->val, a->cols, b->val, b->cols, 0, y->val, n);
+    ad_gemm(tp, ta, tb, m, n, k, a->val, a->cols, b->val, b->cols, 0, y->val, n);
     return ad_done(tp, y);
 }
 

@@ -48,9 +48,9 @@ static void addmm_backward(ad_tensor *y) {
                 for (ptrdiff_t j = 0; j < n; j++) c->grad[j] += dy[i * n + j];
     }
     if (a->grad)
-        ad_gemm(false, true, m, k, n, y->grad, n, b->val, n, 1, a->grad, k);
+        ad_gemm(y->tape, false, true, m, k, n, y->grad, n, b->val, n, 1, a->grad, k);
     if (b->grad)
-        ad_gemm(true, false, k, n, m, a->val, k, y->grad, n, 1, b->grad, n);
+        ad_gemm(y->tape, true, false, k, n, m, a->val, k, y->grad, n, 1, b->grad, n);
 }
 static const ad_op addmm_op = {"ad_addmm", addmm_backward, 0};
 
@@ -69,7 +69,7 @@ ad_tensor *(ad_addmm)(ad_tape *tp, ad_tensor *c, ad_tensor *a, ad_tensor *b) {
     else
         for (ptrdiff_t i = 0; i < m; i++)
             memcpy(y->val + i * n, c->val, (size_t)n * sizeof(ad_real));
-    ad_gemm(false, false, m, n, k, a->val, k, b->val, n, 1, y->val, n);
+    ad_gemm(tp, false, false, m, n, k, a->val, k, b->val, n, 1, y->val, n);
     return ad_done(tp, y);
 }
 

@@ -42,6 +42,14 @@ struct ad_tape {
     /* child tapes (ad_tape_child): made on first use, handed out again after each reset */
     ad_tape **children;
     int nchildren, used_children, cap_children;
+    /* transposed copies of product operands (ad_tape_transposed), forgotten at every reset and at
+     * the start of every backward pass */
+    struct transposed {
+        const ad_real *src;
+        int rows, cols, ld;
+        ad_real *t;
+    } transposed[AD_TRANSPOSED_MAX];
+    int ntransposed;
 };
 
 enum { FIRST_CHUNK = 1 << 20 };
@@ -130,6 +138,23 @@ void *ad_alloc(ad_tape *tp, size_t bytes) {
 
 void *ad_tape_scratch(ad_tape *tp, size_t bytes) { return ad_alloc(tp, bytes); }
 
+const ad_real *ad_tape_transposed(ad_tape *tp, const ad_real *src, int rows, int cols, int ld) {
+    for (int i = 0; i < tp->ntransposed; i++) {
+        const struct transposed *e = &tp->transposed[i];
+        if (e->src == src && e->rows == rows && e->cols == cols && e->ld == ld) return e->t;
+    }
+    ad_real *t = ad_alloc(tp, (size_t)rows * (size_t)cols * sizeof *t);
+    enum { TILE = 16 }; /* tiles, so that both sides are read and written a cache line at a time */
+    for (int i0 = 0; i0 < rows; i0 += TILE)
+        for (int j0 = 0; j0 < cols; j0 += TILE)
+            for (int i = i0; i < rows && i < i0 + TILE; i++)
+                for (int j = j0; j < cols && j < j0 + TILE; j++)
+                    t[(size_t)j * rows + i] = src[(size_t)i * ld + j];
+    if (tp->ntransposed < AD_TRANSPOSED_MAX)
+        tp->transposed[tp->ntransposed++] = (struct transposed){src, rows, cols, ld, t};
+    return t;
+}
+
 /* ------------------------------------------------------------------ tape ---- */
 
 ad_tape *ad_tape_new(void) {
@@ -160,6 +185,7 @@ void ad_tape_reset(ad_tape *tp) {
     tp->cur = tp->first;
     tp->nnodes = 0;
     tp->gen++;
+    tp->ntransposed = 0;
     for (int i = 0; i < tp->used_children; i++) ad_tape_reset(tp->children[i]);
     tp->used_children = 0;
 }
@@ -437,6 +463,7 @@ static void backward_from(ad_tape *tp, ad_tensor *loss, const ad_real *dloss, co
         ad_fail_at(loss->file, loss->line, op,
                    "the loss (%s) is not a node of this tape's current recording", ad_name(loss));
     if (!loss->requires_grad) return; /* nothing it depends on needs a gradient */
+    tp->ntransposed = 0; /* operands may have changed since the last pass (an optimizer step) */
 
     /* A second backward over the same recording starts the intermediates from zero again (a
      * leaf's gradient is its owner's, and accumulates as a parameter's does). */
@@ -506,35 +533,6 @@ void ad_set_num_threads(int n) {
     omp_set_num_threads(k);
 #endif
     openblas_set_num_threads(k);
-}
-
-/*
- * Products of fewer multiply-adds than this run on one thread whatever the thread count.
- * OpenBLAS splits every product above 2^18 of them across its threads, and for the product of a
- * recurrent step (a batch of 20 to 64 rows against a few hundred columns: 2-4 million) waking the
- * second thread costs more than it saves: with them on one thread, bench/ measured the word LMs
- * 4-10% and the tagger 20-30% faster on 2 threads (and sgemm timed alone agrees for those shapes).
- */
-#define GEMM_SERIAL_BELOW 8e6
-
-/* Every product of the tape: the one place that calls BLAS. */
-void ad_gemm(bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda, const ad_real *B,
-             int ldb, ad_real beta, ad_real *C, int ldc) {
-    int threads = 1;
-#ifdef _OPENMP
-    /* inside a region the OpenMP OpenBLAS runs on the calling thread anyway */
-    if ((double)m * n * k < GEMM_SERIAL_BELOW && !omp_in_parallel()) threads = ad_num_threads();
-#endif
-    if (threads > 1) openblas_set_num_threads(1);
-#ifdef AD_DOUBLE
-    cblas_dgemm(
-#else
-    cblas_sgemm(
-#endif
-        CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, 1,
-        A, lda, B, ldb, beta, C, ldc);
-    /* the OpenMP OpenBLAS also set OpenMP's count to 1: both back (read before the call) */
-    if (threads > 1) openblas_set_num_threads(threads);
 }
 
 bool ad_parallel_worth(size_t elements) {

@@ -253,17 +253,31 @@ static void print_list(FILE *f, const char *indent, const gemm_list *l) {
     }
 }
 
-/* ------------------------------------------- cblas_sgemm interposed ---- */
-/* The library (linked statically) calls this definition; it forwards to OpenBLAS's. While
- * recording, every call is listed: the check that the analytic list is what the library does. */
+/* ------------------------------------------- the products of a step ---- */
+/* While recording, every product the tape makes is listed (ad_set_gemm_observer), whichever
+ * library runs it: the check that the analytic list is what the library does. */
 
+static atomic_bool gemm_recording;
+static pthread_mutex_t gemm_lock = PTHREAD_MUTEX_INITIALIZER; /* a library may call from threads */
+static gemm_list gemm_recorded;
+static atomic_long gemm_small; /* of them, how many went to libxsmm */
+
+static void observe_gemm(bool ta, bool tb, int m, int n, int k, double beta, bool small,
+                         void *ctx) {
+    (void)ctx;
+    if (!atomic_load_explicit(&gemm_recording, memory_order_relaxed)) return;
+    if (small) atomic_fetch_add(&gemm_small, 1);
+    pthread_mutex_lock(&gemm_lock);
+    list_add(&gemm_recorded, (gemm_shape){m, n, k, ta, tb, beta != 0, 1});
+    pthread_mutex_unlock(&gemm_lock);
+}
+
+/* cblas_sgemm, interposed: the library (linked statically) calls this definition, which forwards
+ * to OpenBLAS's and marks the heap calls made inside it as OpenBLAS's own. */
 typedef void (*sgemm_fn)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, blasint,
                          blasint, blasint, float, const float *, blasint, const float *, blasint,
                          float, float *, blasint);
 static sgemm_fn real_sgemm;
-static atomic_bool gemm_recording;
-static pthread_mutex_t gemm_lock = PTHREAD_MUTEX_INITIALIZER; /* a library may call from threads */
-static gemm_list gemm_recorded;
 
 void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order, OPENBLAS_CONST enum CBLAS_TRANSPOSE ta,
                  OPENBLAS_CONST enum CBLAS_TRANSPOSE tb, OPENBLAS_CONST blasint m,
@@ -271,17 +285,6 @@ void cblas_sgemm(OPENBLAS_CONST enum CBLAS_ORDER order, OPENBLAS_CONST enum CBLA
                  OPENBLAS_CONST float *a, OPENBLAS_CONST blasint lda, OPENBLAS_CONST float *b,
                  OPENBLAS_CONST blasint ldb, OPENBLAS_CONST float beta, float *c,
                  OPENBLAS_CONST blasint ldc) {
-    if (atomic_load_explicit(&gemm_recording, memory_order_relaxed)) {
-        /* A column-major call is the row-major one of the transposed product. */
-        gemm_shape s = order == CblasRowMajor
-                           ? (gemm_shape){m, n, k, ta != CblasNoTrans, tb != CblasNoTrans,
-                                          beta != 0, 1}
-                           : (gemm_shape){n, m, k, tb != CblasNoTrans, ta != CblasNoTrans,
-                                          beta != 0, 1};
-        pthread_mutex_lock(&gemm_lock);
-        list_add(&gemm_recorded, s);
-        pthread_mutex_unlock(&gemm_lock);
-    }
     const bool outer = !in_blas;
     in_blas = true;
     real_sgemm(order, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
@@ -574,6 +577,7 @@ static result run_config(model *m, int threads, const options *o, bool verbose) 
     gemm_list want;
     config_gemms(c, &want);
     memset(&gemm_recorded, 0, sizeof gemm_recorded);
+    atomic_store(&gemm_small, 0);
     atomic_store(&gemm_recording, true);
     model_step(m);
     atomic_store(&gemm_recording, false);
@@ -581,6 +585,12 @@ static result run_config(model *m, int threads, const options *o, bool verbose) 
                      : split_list(&want, &gemm_recorded) ? "split"
                                                          : "DIFF";
     res.gemm_lib_gflop = 1e-9 * list_flops(&gemm_recorded);
+    if (verbose) {
+        long calls = 0;
+        for (int i = 0; i < gemm_recorded.n; i++) calls += gemm_recorded.s[i].count;
+        fprintf(stderr, "%s, %d threads: %ld products a step, %ld of them through libxsmm\n",
+                c->name, threads, calls, atomic_load(&gemm_small));
+    }
     if (strcmp(res.gemm_check, "DIFF") == 0 && verbose) {
         fprintf(stderr, "%s: the library's GEMMs differ from the analytic list.\n"
                         "  analytic (%.4f GFLOP):\n", c->name, 1e-9 * list_flops(&want));
@@ -801,6 +811,7 @@ int main(int argc, char **argv) {
     }
 
     sgemm_resolve();
+    ad_set_gemm_observer(observe_gemm, NULL);
     if (heap_trace > 0) {
         void *warm[1];
         backtrace(warm, 1); /* loads libgcc_s now, not inside a counted malloc */

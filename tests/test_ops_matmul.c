@@ -15,7 +15,8 @@ static ad_tensor *mm_loss(ad_tape *tp, void *ctx) {
 }
 
 /* y = A' B' against a naive triple loop, then the gradient of both operands. */
-static void check_matmul(int kind, int ar, int ac, int br, int bc) {
+static void check_matmul_with(int kind, int ar, int ac, int br, int bc,
+                              const ad_gradcheck_opts *opts) {
     ad_params *ps = ad_params_new();
     mm_case c = {th_param(ps, "a", ar, ac, -1, 1, 1), th_param(ps, "b", br, bc, -1, 1, 2), kind};
     ad_tape *tp = ad_tape_new();
@@ -34,8 +35,12 @@ static void check_matmul(int kind, int ar, int ac, int br, int bc) {
             CHECK_NEAR(ad_get(y, i, j), s, 1e-12, 1e-12);
         }
     ad_tape_free(tp);
-    CHECK_GRADCHECK(ps, mm_loss, &c, &th_tight);
+    CHECK_GRADCHECK(ps, mm_loss, &c, opts);
     ad_params_free(ps);
+}
+
+static void check_matmul(int kind, int ar, int ac, int br, int bc) {
+    check_matmul_with(kind, ar, ac, br, bc, &th_tight);
 }
 
 TEST(matmul_values_and_gradient) { check_matmul(0, 3, 4, 4, 5); }
@@ -67,6 +72,48 @@ TEST(matmul_shape_error_names_op_shapes_and_caller) {
     snprintf(line, sizeof line, ":%d:", __LINE__ + 1);
     EXPECT_ERROR(ad_matmul(tp, a, b), "ad_matmul", "2x3", "4x5", "test_ops_matmul.c", line);
     EXPECT_ERROR(ad_matmul_nt(tp, a, b), "ad_matmul_nt", "2x3", "4x5");
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
+/* Products of up to 32 rows go to libxsmm's kernels when the library has them, larger ones to
+ * OpenBLAS (autodiff/gemm.c): values and gradients on both sides of that line, every transpose. */
+TEST(matmul_values_and_gradient_around_the_small_product_line) {
+    /* the loss sums hundreds of products: its central differences carry rounding of ~1e-8 */
+    static const ad_gradcheck_opts opts = {.step = 1e-6, .rtol = 1e-6, .atol = 1e-7,
+                                           .max_coords = 200};
+    for (int m = 31; m <= 33; m++) {
+        check_matmul_with(0, m, 9, 9, 21, &opts);
+        check_matmul_with(1, m, 9, 21, 9, &opts);
+        check_matmul_with(2, 9, m, 9, 21, &opts);
+    }
+}
+
+/* A small product's backward with B transposed (dA = dY Bᵀ) may run from a transposed copy of B
+ * kept on the tape (ad_tape_transposed): it must follow B's values. Here B changes in place between
+ * two backward passes over one recording (as an optimizer step would), and again before a new
+ * recording; dA = dY Bᵀ each time with the current B. */
+TEST(matmul_gradient_follows_the_operands_current_values) {
+    enum { M = 3, K = 4, N = 5 };
+    ad_params *ps = ad_params_new();
+    ad_tensor *a = th_param(ps, "a", M, K, -1, 1, 31), *b = th_param(ps, "b", K, N, -1, 1, 32);
+    ad_tape *tp = ad_tape_new();
+    ad_tensor *loss = NULL;
+    for (int round = 0; round < 3; round++) {
+        if (round != 1) { /* rounds 0 and 2 record afresh; round 1 reuses round 0's recording */
+            ad_tape_reset(tp);
+            loss = ad_sum(tp, ad_matmul(tp, a, b)); /* dY is all ones */
+        }
+        ad_params_zero_grad(ps);
+        ad_backward(tp, loss);
+        for (int i = 0; i < M; i++)
+            for (int l = 0; l < K; l++) {
+                double want = 0;
+                for (int j = 0; j < N; j++) want += ad_get(b, l, j);
+                CHECK_NEAR(ad_grad(a)[i * K + l], want, 1e-12, 1e-12);
+            }
+        for (int j = 0; j < K * N; j++) ad_data(b)[j] = (ad_real)(2 * ad_data(b)[j] + 0.25 * j);
+    }
     ad_tape_free(tp);
     ad_params_free(ps);
 }

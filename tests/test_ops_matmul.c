@@ -117,3 +117,55 @@ TEST(matmul_gradient_follows_the_operands_current_values) {
     ad_tape_free(tp);
     ad_params_free(ps);
 }
+
+/* Products of 8e6 to 2e9 multiply-adds are split across the threads by the library, over C's
+ * rows or columns, whichever are more (autodiff/gemm.c). On 2 threads, for every transpose, with
+ * more rows than columns and the reverse (a column count that is no multiple of 16): the values
+ * equal a naive triple loop, and both gradients equal those made on one thread, whose products
+ * are OpenBLAS's whole ones. */
+TEST(large_products_split_across_threads_equal_the_whole_product) {
+    const int shapes[][3] = {{700, 301, 40}, {301, 700, 40}}; /* m, n, k: 8.4e6 multiply-adds */
+    for (int s = 0; s < 2; s++)
+        for (int kind = 0; kind < 3; kind++) {
+            const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+            ad_params *ps = ad_params_new();
+            mm_case c = {th_param(ps, "a", kind == 2 ? k : m, kind == 2 ? m : k, -1, 1, 41),
+                         th_param(ps, "b", kind == 1 ? n : k, kind == 1 ? k : n, -1, 1, 42), kind};
+            const size_t na = (size_t)m * k, nb = (size_t)k * n;
+            double *g1 = malloc((na + nb) * sizeof *g1);
+            REQUIRE(g1);
+            ad_tape *tp = ad_tape_new();
+            for (int threads = 1; threads <= 2; threads++) {
+                ad_set_num_threads(threads);
+                ad_params_zero_grad(ps);
+                ad_tape_reset(tp);
+                ad_backward(tp, mm_loss(tp, &c));
+                if (threads == 1) {
+                    for (size_t j = 0; j < na; j++) g1[j] = ad_grad(c.a)[j];
+                    for (size_t j = 0; j < nb; j++) g1[na + j] = ad_grad(c.b)[j];
+                    continue;
+                }
+                ad_tape_reset(tp);
+                ad_tensor *y = kind == 0   ? ad_matmul(tp, c.a, c.b)
+                               : kind == 1 ? ad_matmul_nt(tp, c.a, c.b)
+                                           : ad_matmul_tn(tp, c.a, c.b);
+                int bad = 0;
+                for (int i = 0; i < m; i++)
+                    for (int j = 0; j < n; j++) {
+                        double want = 0;
+                        for (int l = 0; l < k; l++)
+                            want += (kind == 2 ? ad_get(c.a, l, i) : ad_get(c.a, i, l)) *
+                                    (kind == 1 ? ad_get(c.b, j, l) : ad_get(c.b, l, j));
+                        bad += fabs(ad_get(y, i, j) - want) > 1e-12 * (1 + fabs(want));
+                    }
+                CHECK_MSG(bad == 0, "kind %d, %dx%d: %d values differ from the triple loop", kind,
+                          m, n, bad);
+                CHECK_ARRAY("gradient of a", ad_grad(c.a), g1, na, 1e-12, 1e-14);
+                CHECK_ARRAY("gradient of b", ad_grad(c.b), g1 + na, nb, 1e-12, 1e-14);
+            }
+            ad_set_num_threads(0);
+            free(g1);
+            ad_tape_free(tp);
+            ad_params_free(ps);
+        }
+}

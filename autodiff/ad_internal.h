@@ -113,10 +113,11 @@ ad_tensor *ad_done(ad_tape *tp, ad_tensor *y);
 void ad_gemm(ad_tape *tp, bool ta, bool tb, int m, int n, int k, const ad_real *A, int lda,
              const ad_real *B, int ldb, ad_real beta, ad_real *C, int ldc);
 
-/* src (rows x cols, row stride ld) transposed, in tp's arena: made on the first request and
- * handed out again for the same operand until the next reset or backward pass (the parameters
- * of a recurrent step, transposed once for all its steps). The values of src must not change in
- * between, as for every operand the tape records. */
+/* src (rows x cols, row stride ld) transposed, in tp's arena, during a backward pass of tp: made
+ * on the first request and handed out again for the same operand until the pass ends (the
+ * weight of a recurrent step, transposed once for all its steps; nothing changes values while a
+ * pass runs). NULL outside a backward pass, where values may change between ops, and when
+ * AD_TRANSPOSED_MAX operands are held already: the caller multiplies with src as it is. */
 enum { AD_TRANSPOSED_MAX = 16 };
 const ad_real *ad_tape_transposed(ad_tape *tp, const ad_real *src, int rows, int cols, int ld);
 

@@ -9,7 +9,7 @@
  *   - with libxsmm (Debian's libxsmm-dev; meson finds it), a product of at most SMALL_ROWS rows
  *     runs through a kernel libxsmm generates for its shape, which reads the row-major weight as
  *     it is, without packing. A transposed weight (the dh = dz Whᵀ of a step's backward) is
- *     transposed once per backward pass and kept on the tape (ad_tape_transposed);
+ *     transposed once per backward pass and kept on the tape for that pass (ad_tape_transposed);
  *   - products under GEMM_SERIAL_BELOW multiply-adds that OpenBLAS does run on one thread;
  *   - products from there to SPLIT_BELOW are split across the threads here, each thread a
  *     one-thread OpenBLAS call on its block of C, which scales better than OpenBLAS's own split
@@ -79,8 +79,11 @@ static bool small_gemm(ad_tape *tp, bool ta, bool tb, int m, int n, int k, const
         libxsmm_smmdispatch(M, N, K, &la, &lb, &lc, &alpha, &beta, &flags, NULL);
 #endif
     if (!kernel) return false; /* no code generator for this CPU */
+    if (tb) { /* B is n x k: its k x n transpose, kept for the backward pass */
+        B = ad_tape_transposed(tp, B, n, k, ldb);
+        if (!B) return false;
+    }
     if (observer) observer(ta, tb, m, n, k, beta, true, observer_ctx);
-    if (tb) B = ad_tape_transposed(tp, B, n, k, ldb); /* B is n x k: its k x n transpose */
     kernel(B, A, C);
     return true;
 }
@@ -115,9 +118,14 @@ void ad_gemm(ad_tape *tp, bool ta, bool tb, int m, int n, int k, const ad_real *
     bool split = false;
 #ifdef _OPENMP
     /* inside a region the OpenMP OpenBLAS runs on the calling thread anyway */
-    if (!omp_in_parallel() && madds < SPLIT_BELOW) {
-        threads = ad_num_threads();
-        split = threads > 1 && madds >= GEMM_SERIAL_BELOW && (m > n ? m : n) >= SPLIT_MIN * threads;
+    if (!omp_in_parallel()) {
+        const int nt = ad_num_threads();
+        if (madds < GEMM_SERIAL_BELOW) {
+            threads = nt;
+        } else if (nt > 1 && madds < SPLIT_BELOW && (m > n ? m : n) >= SPLIT_MIN * nt) {
+            threads = nt;
+            split = true;
+        } /* else OpenBLAS splits it */
     }
 #endif
     if (threads > 1) openblas_set_num_threads(1);

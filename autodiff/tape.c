@@ -42,14 +42,14 @@ struct ad_tape {
     /* child tapes (ad_tape_child): made on first use, handed out again after each reset */
     ad_tape **children;
     int nchildren, used_children, cap_children;
-    /* transposed copies of product operands (ad_tape_transposed), forgotten at every reset and at
-     * the start of every backward pass */
+    /* transposed copies of product operands (ad_tape_transposed), kept for one backward pass */
     struct transposed {
         const ad_real *src;
         int rows, cols, ld;
         ad_real *t;
     } transposed[AD_TRANSPOSED_MAX];
     int ntransposed;
+    bool in_backward;
 };
 
 enum { FIRST_CHUNK = 1 << 20 };
@@ -139,6 +139,7 @@ void *ad_alloc(ad_tape *tp, size_t bytes) {
 void *ad_tape_scratch(ad_tape *tp, size_t bytes) { return ad_alloc(tp, bytes); }
 
 const ad_real *ad_tape_transposed(ad_tape *tp, const ad_real *src, int rows, int cols, int ld) {
+    if (!tp->in_backward || tp->ntransposed == AD_TRANSPOSED_MAX) return NULL;
     for (int i = 0; i < tp->ntransposed; i++) {
         const struct transposed *e = &tp->transposed[i];
         if (e->src == src && e->rows == rows && e->cols == cols && e->ld == ld) return e->t;
@@ -150,8 +151,7 @@ const ad_real *ad_tape_transposed(ad_tape *tp, const ad_real *src, int rows, int
             for (int i = i0; i < rows && i < i0 + TILE; i++)
                 for (int j = j0; j < cols && j < j0 + TILE; j++)
                     t[(size_t)j * rows + i] = src[(size_t)i * ld + j];
-    if (tp->ntransposed < AD_TRANSPOSED_MAX)
-        tp->transposed[tp->ntransposed++] = (struct transposed){src, rows, cols, ld, t};
+    tp->transposed[tp->ntransposed++] = (struct transposed){src, rows, cols, ld, t};
     return t;
 }
 
@@ -186,6 +186,7 @@ void ad_tape_reset(ad_tape *tp) {
     tp->nnodes = 0;
     tp->gen++;
     tp->ntransposed = 0;
+    tp->in_backward = false; /* a pass left by an error handler's longjmp */
     for (int i = 0; i < tp->used_children; i++) ad_tape_reset(tp->children[i]);
     tp->used_children = 0;
 }
@@ -463,7 +464,10 @@ static void backward_from(ad_tape *tp, ad_tensor *loss, const ad_real *dloss, co
         ad_fail_at(loss->file, loss->line, op,
                    "the loss (%s) is not a node of this tape's current recording", ad_name(loss));
     if (!loss->requires_grad) return; /* nothing it depends on needs a gradient */
-    tp->ntransposed = 0; /* operands may have changed since the last pass (an optimizer step) */
+    /* Transposed copies live for this pass only: between passes a parameter may change (an
+     * optimizer step), and the next op reads its current values. */
+    tp->ntransposed = 0;
+    tp->in_backward = true;
 
     /* A second backward over the same recording starts the intermediates from zero again (a
      * leaf's gradient is its owner's, and accumulates as a parameter's does). */
@@ -498,6 +502,8 @@ static void backward_from(ad_tape *tp, ad_tensor *loss, const ad_real *dloss, co
             for (int j = 0; j < y->nin; j++)
                 if (y->in[j]->grad) check_finite(y->in[j], y->in[j]->grad, "gradient", y);
     }
+    tp->in_backward = false;
+    tp->ntransposed = 0;
 }
 
 void ad_backward(ad_tape *tp, ad_tensor *loss) {

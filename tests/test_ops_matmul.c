@@ -118,6 +118,28 @@ TEST(matmul_gradient_follows_the_operands_current_values) {
     ad_params_free(ps);
 }
 
+/* The same on one recording without a reset: x Wᵀ, then W changes in place (an optimizer step
+ * after a backward pass that used Wᵀ), then x Wᵀ again on the same tape must see the new W. */
+TEST(matmul_values_follow_the_operands_current_values_on_one_recording) {
+    enum { M = 4, K = 6, N = 8 };
+    ad_params *ps = ad_params_new();
+    ad_tensor *x = th_param(ps, "x", M, K, -1, 1, 33), *W = th_param(ps, "W", N, K, -1, 1, 34);
+    ad_tape *tp = ad_tape_new();
+    for (int round = 0; round < 2; round++) {
+        ad_tensor *y = ad_matmul_nt(tp, x, W);
+        ad_backward(tp, ad_sum(tp, ad_matmul(tp, y, W))); /* dy = 1 Wᵀ: a transposed W again */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                double want = 0;
+                for (int l = 0; l < K; l++) want += ad_get(x, i, l) * ad_get(W, j, l);
+                CHECK_NEAR(ad_get(y, i, j), want, 1e-12, 1e-12);
+            }
+        for (int j = 0; j < N * K; j++) ad_data(W)[j] *= 2;
+    }
+    ad_tape_free(tp);
+    ad_params_free(ps);
+}
+
 /* Products of 8e6 to 2e9 multiply-adds are split across the threads by the library, over C's
  * rows or columns, whichever are more (autodiff/gemm.c). On 2 threads, for every transpose, with
  * more rows than columns and the reverse (a column count that is no multiple of 16): the values

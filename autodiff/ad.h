@@ -87,13 +87,14 @@ void ad_backward_from(ad_tape *tp, ad_tensor *y, const ad_real *dy);
 /* Tapes within a tape, for parts of one step recorded and run on threads of their own (the two
  * directions of a bidirectional layer, or blocks of the batch, at once). A child of tp is an
  * empty tape in tp's training and debug modes, with a random stream of its own (mixed from tp's
- * state, which it leaves as it was); it is made on first use, reset with tp
- * and handed out again after that reset, and freed with tp, so a steady training loop allocates
- * nothing. Handing children out is not thread-safe: take them before the threads start; each is
- * then used by one thread. A contract error on a child inside a parallel region goes to the
- * error handler there: a handler that leaves by longjmp must not be used around such code. Tensors of tp enter a child as ad_leaf over their values (with a
- * gradient buffer to add into tp's afterwards); a child's results come back to tp as ad_custom
- * nodes, whose backward runs ad_backward_from on the child. */
+ * state, which it leaves as it was); it is made on first use, reset with tp and handed out again
+ * after that reset, and freed with tp, so a steady training loop allocates nothing. Handing
+ * children out is not thread-safe: take them before the threads start; each is then used by one
+ * thread. A contract error on a child inside a parallel region goes to the error handler there:
+ * a handler that leaves by longjmp must not be used around such code. Tensors of tp enter a child
+ * as ad_leaf over their values (with a gradient buffer to add into tp's afterwards); a child's
+ * results come back to tp as ad_custom nodes, whose backward runs ad_backward_from on the
+ * child. */
 ad_tape *ad_tape_child(ad_tape *tp);
 
 /* A node of tp whose rows x cols values the caller computes (write them into ad_data of the

@@ -7,7 +7,6 @@
  */
 #include "ad_internal.h"
 
-
 static void matmul_backward(ad_tensor *y) {
     ad_tensor *a = y->in[0], *b = y->in[1];
     const bool ta = y->iarg[0], tb = y->iarg[1];

@@ -19,7 +19,6 @@
 #include <omp.h>
 #endif
 
-
 void nn_rnn_init(nn_rnn *rnn, ad_params *ps, const char *name, const nn_rnn_config *cfg,
                  nn_rng *r) {
     const int layers = cfg->layers > 0 ? cfg->layers : 1;
@@ -251,9 +250,10 @@ static ad_tensor *run_layer_parts(ad_tape *tp, const nn_rnn *rnn, int l, ad_tens
             for (int t = 0; t < T; t++) m[t] = ad_leaf(c, p->nb, 1, ad_data(mask[t]) + p->b0, NULL);
         }
         ad_tensor *parts[3];
-        for (int k = 0; k < ns; k++)
-            parts[1 + k] = init ? ad_input(c, p->nb, H, state_at(init, l, p->dir, k) + (size_t)p->b0 * H)
-                                : ad_fill(c, p->nb, H, 0);
+        for (int k = 0; k < ns; k++) {
+            const ad_real *s0 = init ? state_at(init, l, p->dir, k) + (size_t)p->b0 * H : NULL;
+            parts[1 + k] = s0 ? ad_input(c, p->nb, H, s0) : ad_fill(c, p->nb, H, 0);
+        }
         parts[0] = run_direction(c, &p->cell, x, T, p->nb, p->dir == 1, m, parts + 1);
         p->packed = ad_concat_rows(c, 1 + ns, parts);
         const ad_real *src = ad_data(p->packed);
